@@ -1,0 +1,133 @@
+"""The forecasting network: an LSTM that maps raw feature windows to the next hour's close.
+
+Scaling lives inside the module (as buffers, also written as plain numbers in the model's config),
+so a caller sends raw windows and gets USD prices back, and a model version carries everything it
+needs to be served. No KServe or MLflow import here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+FORMAT_VERSION = 1
+
+
+class ModelFormatError(ValueError):
+    """Model files that are not a config.json plus a safetensors file of the expected shape."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild and describe a model; written as config.json beside the weights."""
+
+    feature_names: list[str]
+    window: int
+    close_index: int
+    hidden_size: int = 64
+    num_layers: int = 1
+    feature_mean: list[float] = field(default_factory=list)
+    feature_std: list[float] = field(default_factory=list)
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    training: dict[str, Any] = field(default_factory=dict)
+    data_source: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.data_source.get("synthetic", False))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        try:
+            raw = json.loads(text)
+            config = cls(**raw)
+        except (ValueError, TypeError) as e:
+            raise ModelFormatError(f"config.json is not a model config: {e}") from e
+        if config.format_version != FORMAT_VERSION:
+            raise ModelFormatError(f"unsupported model format_version {config.format_version}")
+        if not (0 <= config.close_index < config.n_features) or config.window < 1:
+            raise ModelFormatError("config.json has an invalid window or close_index")
+        return config
+
+
+class ForecastLSTM(nn.Module):
+    """LSTM(hidden, layers) over scaled windows; predicts the next log return, returns a price."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        n = config.n_features
+        self.close_index = config.close_index
+        self.lstm = nn.LSTM(n, config.hidden_size, config.num_layers, batch_first=True)
+        self.head = nn.Linear(config.hidden_size, 1)
+        mean = config.feature_mean or [0.0] * n
+        std = config.feature_std or [1.0] * n
+        self.register_buffer("feature_mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("feature_std", torch.tensor(std, dtype=torch.float32))
+        self.register_buffer("target_mean", torch.tensor(config.target_mean, dtype=torch.float32))
+        self.register_buffer("target_std", torch.tensor(config.target_std, dtype=torch.float32))
+
+    def relative_inputs(self, windows: torch.Tensor) -> torch.Tensor:
+        """Replace the raw close by log(close / last close in the window): the path, not the level."""
+        close = windows[..., self.close_index]
+        relative = torch.log(close / close[:, -1:])
+        out = windows.clone()
+        out[..., self.close_index] = relative
+        return out
+
+    def predict_scaled_return(self, windows: torch.Tensor) -> torch.Tensor:
+        x = (self.relative_inputs(windows) - self.feature_mean) / self.feature_std
+        hidden, _ = self.lstm(x)
+        return self.head(hidden[:, -1, :]).squeeze(-1)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        """Raw windows [N, T, F] -> next-hour close [N], in the price unit of the close feature."""
+        scaled = self.predict_scaled_return(windows)
+        log_return = scaled * self.target_std + self.target_mean
+        return windows[:, -1, self.close_index] * torch.exp(log_return)
+
+
+def save_model(model: ForecastLSTM, config: ModelConfig, directory: Path) -> Path:
+    """Write config.json and weights.safetensors into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CONFIG_FILE).write_text(config.to_json())
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "btc-forecast"})
+    return directory
+
+
+def load_model(directory: Path) -> tuple[ForecastLSTM, ModelConfig]:
+    """Rebuild the module from config.json and safetensors weights; nothing is unpickled."""
+    config_path = directory / CONFIG_FILE
+    weights_path = directory / WEIGHTS_FILE
+    if not config_path.is_file() or not weights_path.is_file():
+        raise ModelFormatError(f"model files missing in {directory}: need {CONFIG_FILE} and {WEIGHTS_FILE}")
+    config = ModelConfig.from_json(config_path.read_text())
+    try:
+        state = load_file(str(weights_path))
+    except Exception as e:  # safetensors raises its own SafetensorError and OSError alike
+        raise ModelFormatError(f"{WEIGHTS_FILE} is not a safetensors file: {e}") from e
+    model = ForecastLSTM(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ModelFormatError(f"weights do not match the config: {e}") from e
+    model.eval()
+    return model, config

@@ -1,0 +1,165 @@
+"""Training one model for a base date: the 30 days of bars before it, a fixed seed, a held-out tail.
+
+Identical bars and seed give identical weights: the data order comes from a seeded generator and
+training runs on one thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from btcforecast.features import CLOSE_INDEX, FEATURES, WINDOW, compute_features, history_start, windows_for_range
+from btcforecast.market.bars import is_synthetic
+from btcforecast.metrics import forecast_metrics, persistence_metrics
+from btcforecast.model import ForecastLSTM, ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    train_days: int = 30
+    window: int = WINDOW
+    hidden_size: int = 64
+    num_layers: int = 1
+    epochs: int = 60
+    patience: int = 10
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    validation_fraction: float = 0.2
+    seed: int = 42
+
+
+@dataclass
+class TrainedModel:
+    model: ForecastLSTM
+    config: ModelConfig
+    base_date: date
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.config.training)
+
+
+def as_utc(day: date) -> pd.Timestamp:
+    return pd.Timestamp(datetime.combine(day, time(0), tzinfo=timezone.utc))
+
+
+def _scaler(windows: np.ndarray, close_index: int) -> tuple[np.ndarray, np.ndarray]:
+    relative = windows.copy()
+    relative[..., close_index] = np.log(windows[..., close_index] / windows[:, -1:, close_index])
+    flat = relative.reshape(-1, relative.shape[-1]).astype(np.float64)
+    mean = flat.mean(axis=0)
+    std = flat.std(axis=0)
+    std[std < 1e-8] = 1.0
+    return mean, std
+
+
+def train_for_base_date(
+    bars: pd.DataFrame, base_date: date, params: TrainingParams | None = None
+) -> TrainedModel:
+    """Train on the ``params.train_days`` days of bars before ``base_date`` (exclusive)."""
+    params = params or TrainingParams()
+    end = as_utc(base_date)
+    start = end - pd.Timedelta(days=params.train_days)
+    history = bars.loc[history_start(start, params.window) : end - pd.Timedelta(hours=1)]
+    if history.empty or history.index[0] > history_start(start, params.window):
+        raise ValueError(f"not enough bars before {base_date} to train on {params.train_days} days")
+    features = compute_features(history)
+    windows, hours = windows_for_range(features, start, end - pd.Timedelta(hours=1), params.window)
+    previous = windows[:, -1, CLOSE_INDEX].astype(np.float64)
+    actual = history["close"].loc[hours].to_numpy(dtype=np.float64)
+    targets = np.log(actual / previous)
+
+    n_val = max(1, int(len(windows) * params.validation_fraction))
+    n_train = len(windows) - n_val
+    mean, std = _scaler(windows[:n_train], CLOSE_INDEX)
+    target_mean = float(targets[:n_train].mean())
+    target_std = float(targets[:n_train].std()) or 1.0
+
+    config = ModelConfig(
+        feature_names=list(FEATURES),
+        window=params.window,
+        close_index=CLOSE_INDEX,
+        hidden_size=params.hidden_size,
+        num_layers=params.num_layers,
+        feature_mean=[float(v) for v in mean],
+        feature_std=[float(v) for v in std],
+        target_mean=target_mean,
+        target_std=target_std,
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = _fit(config, params, windows, targets, n_train)
+    finally:
+        torch.set_num_threads(threads)
+
+    with torch.inference_mode():
+        predicted = model(torch.from_numpy(windows[n_train:])).numpy().astype(np.float64)
+    val_actual, val_previous = actual[n_train:], previous[n_train:]
+    source = str(bars.attrs.get("source", "unknown"))
+    config = ModelConfig(
+        **{
+            **config.__dict__,
+            "training": {
+                **params.__dict__,
+                "base_date": base_date.isoformat(),
+                "train_start": start.isoformat(),
+                "train_end": end.isoformat(),
+                "samples": len(windows),
+                "validation_samples": n_val,
+                "validation_start": hours[n_train].isoformat(),
+            },
+            "data_source": {"source": source, "synthetic": is_synthetic(bars)},
+            "metrics": {
+                "validation": forecast_metrics(val_actual, predicted, val_previous).model_dump(),
+                "persistence": persistence_metrics(val_actual, val_previous).model_dump(),
+            },
+        }
+    )
+    return TrainedModel(model=model, config=config, base_date=base_date)
+
+
+def _fit(
+    config: ModelConfig, params: TrainingParams, windows: np.ndarray, targets: np.ndarray, n_train: int
+) -> ForecastLSTM:
+    torch.manual_seed(params.seed)
+    generator = torch.Generator().manual_seed(params.seed)
+    model = ForecastLSTM(config)
+    optimiser = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
+    x = torch.from_numpy(windows)
+    y = torch.from_numpy(((targets - config.target_mean) / config.target_std).astype(np.float32))
+    x_train, y_train, x_val, y_val = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+    loss_fn = torch.nn.MSELoss()
+    best_loss, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
+    for epoch in range(params.epochs):
+        model.train()
+        order = torch.randperm(n_train, generator=generator)
+        for batch in order.split(params.batch_size):
+            optimiser.zero_grad()
+            loss = loss_fn(model.predict_scaled_return(x_train[batch]), y_train[batch])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(loss_fn(model.predict_scaled_return(x_val), y_val))
+        if val_loss < best_loss - 1e-6:
+            best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= params.patience:
+                log.debug("early stop at epoch %d (best validation loss %.5f)", epoch, best_loss)
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return model

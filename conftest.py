@@ -1,0 +1,3 @@
+"""Root conftest: shared fixture plugins for the whole suite."""
+
+pytest_plugins = ["tests.fixtures.registry"]
