@@ -42,3 +42,12 @@ bench: install
 
 clean:
 	rm -rf .state
+
+images:
+	scripts/images.sh
+
+kind-up:
+	scripts/kind-up.sh
+
+kind-down:
+	scripts/kind-down.sh

@@ -91,9 +91,7 @@ def windows_for_range(
     if first >= len(index) or first >= last:
         raise InsufficientHistoryError(f"no bars between {start} and {end}")
     if first - window < 0 or features.iloc[first - window].isna().any():
-        raise InsufficientHistoryError(
-            f"predicting from {start} needs {window} hours of features before it"
-        )
+        raise InsufficientHistoryError(f"predicting from {start} needs {window} hours of features before it")
     values = np.ascontiguousarray(features.to_numpy(dtype=np.float32))
     all_windows = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)
     # sliding_window_view puts the window axis last: [rows, F, window] -> [rows, window, F]

@@ -83,7 +83,9 @@ def _unavailable(error: Exception) -> RegistryUnavailable:
 
 
 def _as_ref(mv: ModelVersion, alias: str | None) -> ResolvedVersion:
-    return ResolvedVersion(name=mv.name, version=str(mv.version), alias=alias, run_id=mv.run_id, source=mv.source)
+    return ResolvedVersion(
+        name=mv.name, version=str(mv.version), alias=alias, run_id=mv.run_id, source=mv.source
+    )
 
 
 def list_aliases(client: MlflowClient, name: str) -> dict[str, str]:
@@ -99,7 +101,9 @@ def list_aliases(client: MlflowClient, name: str) -> dict[str, str]:
     return {alias: str(version) for alias, version in model.aliases.items()}
 
 
-def resolve(client: MlflowClient, name: str, alias: str | None = None, version: str | None = None) -> ResolvedVersion:
+def resolve(
+    client: MlflowClient, name: str, alias: str | None = None, version: str | None = None
+) -> ResolvedVersion:
     """Pin an alias (or check a version) to one concrete version."""
     try:
         if version is not None:

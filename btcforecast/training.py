@@ -9,14 +9,21 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from btcforecast.features import CLOSE_INDEX, FEATURES, WINDOW, compute_features, history_start, windows_for_range
+from btcforecast.features import (
+    CLOSE_INDEX,
+    FEATURES,
+    WINDOW,
+    compute_features,
+    history_start,
+    windows_for_range,
+)
 from btcforecast.market.bars import is_synthetic
 from btcforecast.metrics import forecast_metrics, persistence_metrics
 from btcforecast.model import ForecastLSTM, ModelConfig
@@ -50,7 +57,7 @@ class TrainedModel:
 
 
 def as_utc(day: date) -> pd.Timestamp:
-    return pd.Timestamp(datetime.combine(day, time(0), tzinfo=timezone.utc))
+    return pd.Timestamp(datetime.combine(day, time(0), tzinfo=UTC))
 
 
 def _scaler(windows: np.ndarray, close_index: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,1 @@
+"""The REST facade: the public API, backtests over the predictor, signed callbacks and a dashboard."""

@@ -1,0 +1,1 @@
+"""HTTP edge of the facade: dependencies, error mapping and one router per noun."""

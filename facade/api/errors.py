@@ -1,0 +1,51 @@
+"""Exceptions to HTTP answers: what a client sent is a 4xx naming the problem; a dependency down is 503.
+
+Every answer is ``{"detail": "..."}`` so clients read errors one way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from btcforecast.aliases import InvalidAliasError
+from btcforecast.errors import DependencyUnavailable
+from btcforecast.market import MarketDataNotFound
+from facade.errors import InputError
+from facade.predictor_client import PredictorRejected
+from facade.reload import ClusterModeUnavailable
+from facade.ssrf import UnsafeCallbackURL
+
+log = logging.getLogger("facade.api")
+
+
+def _answer(status: int, prefix: str = ""):
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        if status >= 500:
+            log.warning("%s: %s", type(exc).__name__, exc)
+        return JSONResponse(status_code=status, content={"detail": f"{prefix}{exc}"})
+
+    return handler
+
+
+async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+        for e in exc.errors()
+    )
+    return JSONResponse(status_code=422, content={"detail": f"invalid request: {problems}"})
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(InvalidAliasError, _answer(422))
+    app.add_exception_handler(InputError, _answer(422))
+    app.add_exception_handler(UnsafeCallbackURL, _answer(422))
+    app.add_exception_handler(MarketDataNotFound, _answer(503, "market data: "))
+    app.add_exception_handler(LookupError, _answer(404))
+    app.add_exception_handler(DependencyUnavailable, _answer(503))
+    app.add_exception_handler(PredictorRejected, _answer(502, "the predictor rejected the request: "))
+    app.add_exception_handler(ClusterModeUnavailable, _answer(503))

@@ -1,0 +1,1 @@
+"""One APIRouter per noun; facade.main includes them all."""

@@ -1,0 +1,36 @@
+"""GET /btc-info: hourly bars, 2025-04-01 00:00 .. 2025-06-30 23:00 unless start/end say otherwise."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from facade.api.deps import ForecasterDep
+from facade.api.format import iso_hours
+from facade.backtest import parse_time
+from facade.schemas import BtcInfoResponse, ErrorResponse
+
+router = APIRouter(tags=["market"])
+
+
+@router.get("/btc-info", responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
+async def get_btc_info(
+    forecaster: ForecasterDep,
+    start: Annotated[str | None, Query(description="YYYY-MM-DD or ISO datetime, UTC")] = None,
+    end: Annotated[str | None, Query(description="inclusive; a bare date means its last hour")] = None,
+) -> BtcInfoResponse:
+    lo = parse_time("start", start) if start is not None else None
+    hi = parse_time("end", end, end_of_day=True) if end is not None else None
+    bars = await forecaster.bars(lo, hi)
+    source = bars.attrs.get("source")
+    return BtcInfoResponse(
+        datetime=iso_hours(bars.index),
+        btc_open=bars["open"].tolist(),
+        btc_high=bars["high"].tolist(),
+        btc_low=bars["low"].tolist(),
+        btc_close=bars["close"].tolist(),
+        btc_volume=bars["volume"].tolist(),
+        data_source=source,
+        synthetic=source == "synthetic",
+    )

@@ -1,0 +1,28 @@
+"""POST /reload: make an alias live (local: the predictor reloads; cluster: the ModelAlias moves)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from btcforecast.aliases import normalize_alias
+from facade.api.deps import ReloaderDep, SettingsDep, TokenDep
+from facade.schemas import ErrorResponse, ReloadResponse
+
+router = APIRouter(tags=["models"])
+
+
+@router.post(
+    "/reload",
+    dependencies=[TokenDep],
+    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+)
+async def post_reload(
+    reloader: ReloaderDep,
+    settings: SettingsDep,
+    alias: Annotated[str | None, Query(description="backtest_20250327, 20250327 or a named alias")] = None,
+) -> ReloadResponse:
+    target = normalize_alias(alias if alias is not None else settings.model_alias)
+    result = await reloader.reload(target)
+    return ReloadResponse(model_alias=result.model_alias, model_version=result.model_version)

@@ -1,0 +1,133 @@
+"""Backtests as plain functions: the range asked for, the windows for it, the champion's stitching
+plan and the metrics beside the persistence forecast.
+
+A prediction labelled hour ``t`` is the close of bar ``t`` made from the bars before it
+(docs/architecture.md), so "the last close the forecast saw" for hour ``t`` is bar ``t - 1``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from btcforecast.aliases import backtest_date, is_backtest
+from btcforecast.features import WARMUP, WINDOW
+from btcforecast.metrics import ForecastMetrics, forecast_metrics, persistence_metrics
+from facade.errors import InputError, OutOfData
+
+HOUR = pd.Timedelta(hours=1)
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2})?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_COMPACT_RE = re.compile(r"^\d{8}$")
+MAX_TIME_LENGTH = 40
+
+
+def parse_time(field: str, raw: str, *, end_of_day: bool = False) -> pd.Timestamp:
+    """A UTC hour from ``YYYY-MM-DD``, ``YYYYMMDD`` or an ISO datetime on the hour.
+
+    A bare date means its first hour, or its last hour when ``end_of_day`` (an inclusive end).
+    """
+    text = raw.strip()
+    if not text:
+        raise InputError(f"{field} is empty")
+    if len(text) > MAX_TIME_LENGTH:
+        raise InputError(f"{field} is longer than {MAX_TIME_LENGTH} characters")
+    if _COMPACT_RE.match(text):
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    if not _TIME_RE.match(text):
+        raise InputError(f"{field} {raw!r} is not a date (YYYY-MM-DD) or an ISO datetime")
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise InputError(f"{field} {raw!r} is an impossible date: {e}") from e
+    ts = pd.Timestamp(parsed)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if ts != ts.floor("h"):
+        raise InputError(f"{field} {raw!r} is not on the hour; forecasts are hourly")
+    if end_of_day and len(text) == 10:
+        ts += 23 * HOUR
+    return ts
+
+
+def first_predictable(index: pd.DatetimeIndex, window: int = WINDOW) -> pd.Timestamp:
+    """The first hour with a whole window of defined features before it."""
+    need = WARMUP + window
+    if len(index) <= need:
+        raise OutOfData(f"the market data holds {len(index)} hours; a forecast needs more than {need}")
+    return index[need]
+
+
+def check_range(
+    index: pd.DatetimeIndex, start: pd.Timestamp, end: pd.Timestamp | None, window: int = WINDOW
+) -> pd.Timestamp:
+    """Validate [start, end] against the data; return the end (the last bar when None)."""
+    lo, hi = first_predictable(index, window), index[-1]
+    span = f"predictions are possible from {_fmt(lo)} to {_fmt(hi)}"
+    if end is not None and start > end:
+        raise InputError(f"start {_fmt(start)} is after end {_fmt(end)}")
+    if not lo <= start <= hi:
+        raise OutOfData(f"start {_fmt(start)} is outside the data: {span}")
+    if end is None:
+        return hi
+    if end > hi:
+        raise OutOfData(f"end {_fmt(end)} is outside the data: {span}")
+    return end
+
+
+def _fmt(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One alias's share of the stitched champion backtest: every hour in [start, end]."""
+
+    alias: str
+    version: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+def stitch_plan(aliases: dict[str, str], champion_start: date, data_end: pd.Timestamp) -> list[Segment]:
+    """Backtest aliases on or after ``champion_start``, each from its date to the hour before the next.
+
+    The last runs to ``data_end``. Segments touch without gap or overlap, so each hour is predicted
+    once. Named aliases are not part of the stitching; aliases dated after the data are left out.
+    """
+    dated = sorted(
+        (day, alias)
+        for alias in aliases
+        if is_backtest(alias) and (day := backtest_date(alias)) is not None and day >= champion_start
+    )
+    starts = [(pd.Timestamp(day, tz="UTC"), alias) for day, alias in dated]
+    starts = [(ts, alias) for ts, alias in starts if ts <= data_end]
+    segments = []
+    for i, (start, alias) in enumerate(starts):
+        end = starts[i + 1][0] - HOUR if i + 1 < len(starts) else data_end
+        segments.append(Segment(alias=alias, version=aliases[alias], start=start, end=end))
+    return segments
+
+
+@dataclass(frozen=True)
+class MetricPair:
+    model: ForecastMetrics
+    persistence: ForecastMetrics
+
+
+def actual_and_previous(closes: pd.Series, hours: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """The close of each predicted hour and of the bar before it (what the forecast last saw)."""
+    positions = closes.index.get_indexer(hours)
+    if (positions < 1).any():
+        raise OutOfData("some predicted hours have no bar before them in the data")
+    values = closes.to_numpy(dtype=np.float64)
+    return values[positions], values[positions - 1]
+
+
+def metric_pair(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray) -> MetricPair:
+    return MetricPair(
+        model=forecast_metrics(actual, predicted, previous),
+        persistence=persistence_metrics(actual, previous),
+    )

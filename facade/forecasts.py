@@ -1,0 +1,235 @@
+"""The facade's use cases: forecasts for an alias, the stitched champion backtest, market bars.
+
+An alias is resolved to a version in MLflow here, once per request, and the predictor is asked
+for that version explicitly (never "whatever is live"), so results can be cached per
+(version, range): a moved alias resolves to another version and so to another cache entry,
+and a stale answer is never served. Market data, feature frames and windows are built here; the
+predictor only runs the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from btcforecast import registry
+from btcforecast.aliases import backtest_date, normalize_alias
+from btcforecast.features import WINDOW, compute_features, windows_for_range
+from btcforecast.market import MarketStore, is_synthetic, source_of
+from facade.backtest import (
+    MetricPair,
+    Segment,
+    actual_and_previous,
+    check_range,
+    metric_pair,
+    stitch_plan,
+)
+from facade.errors import InputError, OutOfData
+from facade.predictor_client import PredictorClient
+
+INFO_START = pd.Timestamp("2025-04-01 00:00", tz="UTC")
+INFO_END = pd.Timestamp("2025-06-30 23:00", tz="UTC")
+
+
+@dataclass(frozen=True)
+class Part:
+    """Predictions of one model version over consecutive hours."""
+
+    alias: str
+    version: str
+    hours: pd.DatetimeIndex
+    predictions: np.ndarray
+    metrics: MetricPair
+
+
+@dataclass(frozen=True)
+class Forecast:
+    start: pd.Timestamp
+    end: pd.Timestamp
+    parts: list[Part]
+    overall: MetricPair
+    data_source: str
+    synthetic: bool
+
+    @property
+    def n(self) -> int:
+        return sum(len(p.hours) for p in self.parts)
+
+
+@dataclass
+class _Frames:
+    key: tuple[object, ...]
+    bars: pd.DataFrame
+    features: pd.DataFrame
+
+
+@dataclass
+class ResultCache:
+    """Predictions by (model name, version, start, end); versions are immutable, so never stale."""
+
+    capacity: int
+    _items: OrderedDict[tuple[str, str, pd.Timestamp, pd.Timestamp], np.ndarray] = field(
+        default_factory=OrderedDict
+    )
+
+    def get(self, key: tuple[str, str, pd.Timestamp, pd.Timestamp]) -> np.ndarray | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[str, str, pd.Timestamp, pd.Timestamp], value: np.ndarray) -> None:
+        if self.capacity <= 0:
+            return
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+class Forecaster:
+    """Builds forecasts from the market store, the registry and the predictor."""
+
+    def __init__(
+        self,
+        *,
+        store: MarketStore,
+        mlflow: MlflowClient,
+        predictor: PredictorClient,
+        model_name: str,
+        champion_start: date,
+        cache_size: int = 128,
+    ) -> None:
+        self.store = store
+        self.mlflow = mlflow
+        self.predictor = predictor
+        self.model_name = model_name
+        self.champion_start = champion_start
+        self.cache = ResultCache(cache_size)
+        self._frames: _Frames | None = None
+        self._base_dates: dict[str, date | None] = {}
+
+    # --- data -----------------------------------------------------------------------------
+    async def frames(self) -> _Frames:
+        """All bars and their features; features are recomputed only when the data changed."""
+        bars = await asyncio.to_thread(self.store.read)
+        if bars.empty:
+            raise OutOfData("the market data store is empty")
+        key = (len(bars), bars.index[0], bars.index[-1], float(bars["close"].iloc[-1]), source_of(bars))
+        if self._frames is None or self._frames.key != key:
+            features = await asyncio.to_thread(compute_features, bars)
+            self._frames = _Frames(key=key, bars=bars, features=features)
+        return self._frames
+
+    async def bars(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
+        """Bars in [start, end] (defaults: the /btc-info period); 422 when none of it is in the data."""
+        start = INFO_START if start is None else start
+        end = INFO_END if end is None else end
+        if start > end:
+            raise InputError(f"start {start:%Y-%m-%d %H:%M} is after end {end:%Y-%m-%d %H:%M}")
+        frames = await self.frames()
+        index = frames.bars.index
+        if end < index[0] or start > index[-1]:
+            raise OutOfData(
+                f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} is outside the data "
+                f"({index[0]:%Y-%m-%d %H:%M} .. {index[-1]:%Y-%m-%d %H:%M})"
+            )
+        return frames.bars.loc[start:end]
+
+    # --- registry -------------------------------------------------------------------------
+    async def aliases(self) -> dict[str, str]:
+        return await asyncio.to_thread(registry.list_aliases, self.mlflow, self.model_name)
+
+    async def resolve(self, alias: str) -> registry.ResolvedVersion:
+        return await asyncio.to_thread(registry.resolve, self.mlflow, self.model_name, alias)
+
+    async def base_date(self, version: str) -> date | None:
+        """The training base date recorded on a version (immutable, so cached)."""
+        if version not in self._base_dates:
+            mv = await asyncio.to_thread(self.mlflow.get_model_version, self.model_name, version)
+            raw = (mv.tags or {}).get("base_date")
+            self._base_dates[version] = date.fromisoformat(raw) if raw else None
+        return self._base_dates[version]
+
+    # --- forecasts ------------------------------------------------------------------------
+    async def _part(
+        self, frames: _Frames, alias: str, version: str, start: pd.Timestamp, end: pd.Timestamp
+    ) -> Part:
+        key = (self.model_name, version, start, end)
+        windows, hours = windows_for_range(frames.features, start, end, WINDOW)
+        predictions = self.cache.get(key)
+        if predictions is None:
+            predictions = await self.predictor.infer(windows, version=version)
+            self.cache.put(key, predictions)
+        actual, previous = actual_and_previous(frames.bars["close"], hours)
+        return Part(alias, version, hours, predictions, metric_pair(actual, predictions, previous))
+
+    def _forecast(self, frames: _Frames, parts: list[Part]) -> Forecast:
+        closes = frames.bars["close"]
+        hours = parts[0].hours.append([p.hours for p in parts[1:]]) if len(parts) > 1 else parts[0].hours
+        actual, previous = actual_and_previous(closes, hours)
+        predicted = np.concatenate([p.predictions for p in parts])
+        return Forecast(
+            start=hours[0],
+            end=hours[-1],
+            parts=parts,
+            overall=metric_pair(actual, predicted, previous),
+            data_source=source_of(frames.bars) or "unknown",
+            synthetic=is_synthetic(frames.bars),
+        )
+
+    async def prepare(
+        self, raw_alias: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+    ) -> tuple[str, registry.ResolvedVersion, pd.Timestamp, pd.Timestamp, _Frames]:
+        """Validate a forecast request and pin its version: (alias, version, start, end, frames)."""
+        alias = normalize_alias(raw_alias)
+        frames = await self.frames()
+        if start is None:
+            start = _day_start(backtest_date(alias))
+        if start is not None:  # fail on dates before asking MLflow anything
+            check_range(frames.bars.index, start, end)
+        resolved = await self.resolve(alias)
+        if start is None:
+            base = await self.base_date(resolved.version)
+            start = _day_start(base) or _day_start(self.champion_start)
+            assert start is not None
+        last = check_range(frames.bars.index, start, end)
+        return alias, resolved, start, last, frames
+
+    async def predict(
+        self, raw_alias: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+    ) -> Forecast:
+        """Every hour from the start (the alias's date unless given) to ``end`` (the data's end)."""
+        alias, resolved, start, last, frames = await self.prepare(raw_alias, start, end)
+        part = await self._part(frames, alias, resolved.version, start, last)
+        return self._forecast(frames, [part])
+
+    async def plan(self) -> list[Segment]:
+        frames = await self.frames()
+        return stitch_plan(await self.aliases(), self.champion_start, frames.bars.index[-1])
+
+    async def champion(self) -> Forecast:
+        """The stitched backtest: one batched request per alias, concurrently."""
+        frames = await self.frames()
+        segments = stitch_plan(await self.aliases(), self.champion_start, frames.bars.index[-1])
+        if not segments:
+            raise LookupError(
+                f"no backtest aliases dated on or after the champion start {self.champion_start}"
+            )
+        parts = await asyncio.gather(
+            *(self._part(frames, s.alias, s.version, s.start, s.end) for s in segments)
+        )
+        return self._forecast(frames, list(parts))
+
+
+def _day_start(day: date | None) -> pd.Timestamp | None:
+    return None if day is None else pd.Timestamp(day, tz="UTC")

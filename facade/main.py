@@ -1,0 +1,146 @@
+"""Assembles the facade: settings -> clients, stores and worker (lifespan) -> routes.
+
+``create_app(settings, http_client=None)``: tests inject an ``httpx.AsyncClient`` (for instance one
+whose transport fails the test if it is ever used); otherwise the lifespan creates the one client
+the facade uses for the predictor and for callbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from btcforecast import registry
+from btcforecast.market import open_store
+from facade.api import errors
+from facade.api.format import forecast_response
+from facade.api.limits import BodySizeLimit
+from facade.api.routes import aliases, btc_info, champion, dashboard, health, jobs, predict, reload
+from facade.backtest import parse_time
+from facade.callbacks import post_callback
+from facade.forecasts import Forecaster
+from facade.jobs import DeliveryWorker, Job, JobStore
+from facade.predictor_client import PredictorClient
+from facade.reload import select_reloader
+from facade.settings import FacadeSettings, get_settings
+from facade.ssrf import Allowlist, UnsafeCallbackURL, check_callback_url
+
+log = logging.getLogger("facade")
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _compute(forecaster: Forecaster):
+    async def compute(job: Job) -> dict[str, Any]:
+        if job.kind == "predict-champion":
+            return forecast_response(await forecaster.champion(), stitched=True).model_dump(mode="json")
+        p = job.params
+        start = parse_time("start", p["start"]) if p.get("start") else None
+        end = parse_time("end", p["end"], end_of_day=True) if p.get("end") else None
+        forecast = await forecaster.predict(p["alias"], start, end)
+        return forecast_response(forecast, stitched=False).model_dump(mode="json")
+
+    return compute
+
+
+def _deliver(settings: FacadeSettings, client: httpx.AsyncClient, allowlist: Allowlist):
+    async def deliver(job: Job, payload: dict[str, Any], on_attempt) -> tuple[bool, str | None]:
+        try:  # checked again: the allowlist may have shrunk since the job was accepted
+            check_callback_url(job.callback_url, allowlist)
+        except UnsafeCallbackURL as e:
+            return False, str(e)
+        done_before = job.attempts
+
+        async def record(attempt: int, error: str | None) -> None:
+            await on_attempt(done_before + attempt, error)
+
+        delivery = await post_callback(
+            job.callback_url,
+            payload,
+            client=client,
+            secret=settings.secret,
+            timeout=settings.callback_timeout,
+            retries=settings.callback_retries,
+            backoff=settings.callback_backoff,
+            backoff_max=settings.callback_backoff_max,
+            on_attempt=record,
+        )
+        return delivery.delivered, delivery.error
+
+    return deliver
+
+
+def create_app(
+    settings: FacadeSettings | None = None, http_client: httpx.AsyncClient | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = http_client or httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.predictor_timeout, connect=3.0),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            trust_env=False,
+            follow_redirects=False,
+        )
+        token = settings.reload_token.get_secret_value() if settings.reload_token else None
+        predictor = PredictorClient(
+            client,
+            settings.predictor_url,
+            settings.predictor_model,
+            reload_token=token,
+            timeout=settings.predictor_timeout,
+        )
+        allowlist = Allowlist(settings.allowlist)
+        forecaster = Forecaster(
+            store=open_store(settings),
+            mlflow=registry.connect(settings.mlflow_tracking_uri),
+            predictor=predictor,
+            model_name=settings.model_name,
+            champion_start=settings.champion_start,
+            cache_size=settings.result_cache_size,
+        )
+        job_store = JobStore(settings.jobs_db_path)
+        worker = DeliveryWorker(
+            job_store,
+            _compute(forecaster),
+            _deliver(settings, client, allowlist),
+            compute_retries=settings.callback_retries,
+            retry_delay=lambda n: min(
+                settings.callback_backoff_max, settings.callback_backoff * 2 ** (n - 1)
+            ),
+        )
+        app.state.predictor = predictor
+        app.state.forecaster = forecaster
+        app.state.allowlist = allowlist
+        app.state.jobs = job_store
+        app.state.worker = worker
+        app.state.reloader = select_reloader(settings, predictor)
+        await worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            job_store.close()
+            if http_client is None:
+                await client.aclose()
+
+    app = FastAPI(
+        title="btc-forecast",
+        version="0.1.0",
+        description="LSTM forecasts of the next hour's BTC close, served by a KServe predictor.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for module in (health, reload, predict, champion, aliases, btc_info, jobs, dashboard):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    return app

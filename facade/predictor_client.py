@@ -1,0 +1,188 @@
+"""The facade's one way to talk to the predictor: v2 infer, version-pinned infer, reload, metadata.
+
+Backtests send thousands of windows at once ([N, 24, 7] float32 is about 2 MB for N = 3,000); as
+JSON that is 10x larger and slow to encode on both sides, so windows travel with the open inference
+protocol's binary tensor data extension: a JSON header, then the raw little-endian bytes, with the
+header's length in ``Inference-Header-Content-Length``. Outputs are asked for in binary too, and a
+JSON answer is understood as well.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+
+from btcforecast.errors import DependencyUnavailable
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+INPUT_NAME = "windows"
+OUTPUT_NAME = "close"
+
+
+class PredictorUnavailable(DependencyUnavailable):
+    """The predictor cannot be reached, is not ready, or failed."""
+
+
+class PredictorNotFound(LookupError):
+    """The predictor does not know the model, version or alias asked for (404)."""
+
+
+class PredictorRejected(ValueError):
+    """The predictor refused the request as invalid (4xx); the message is the predictor's."""
+
+
+@dataclass(frozen=True)
+class ReloadAnswer:
+    model_alias: str | None
+    model_version: str
+    raw: dict[str, Any]
+
+
+def encode_infer_request(windows: np.ndarray) -> tuple[bytes, int]:
+    """(body, json header length) of a binary v2 request carrying ``windows`` as FP32."""
+    data = np.ascontiguousarray(windows, dtype="<f4")
+    header = {
+        "inputs": [
+            {
+                "name": INPUT_NAME,
+                "shape": list(data.shape),
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": data.nbytes},
+            }
+        ],
+        "parameters": {"binary_data_output": True},
+    }
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return head + data.tobytes(), len(head)
+
+
+def decode_infer_response(body: bytes, header_length: int | None) -> np.ndarray:
+    """The ``close`` output of a v2 response, binary or JSON, as float32 [N]."""
+    head = body if header_length is None else body[:header_length]
+    try:
+        meta = json.loads(head)
+        outputs = {o["name"]: o for o in meta["outputs"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise PredictorUnavailable(f"predictor answered an unreadable infer response: {e}") from e
+    offset = header_length or 0
+    for name, output in outputs.items():
+        size = (output.get("parameters") or {}).get("binary_data_size")
+        if size is None:
+            if name == OUTPUT_NAME:
+                return np.asarray(output["data"], dtype=np.float32)
+            continue
+        if name == OUTPUT_NAME:
+            return np.frombuffer(body, dtype="<f4", count=int(size) // 4, offset=offset).astype(np.float32)
+        offset += int(size)
+    raise PredictorUnavailable(f"predictor response has no {OUTPUT_NAME!r} output")
+
+
+class PredictorClient:
+    """Calls the predictor over one injected ``httpx.AsyncClient``; errors become our exceptions."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        model: str = "btc-lstm",
+        *,
+        reload_token: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._client = client
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self._reload_token = reload_token
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 3.0))
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/v2/models/{self.model}{path}"
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, url, timeout=self._timeout, **kwargs)
+        except httpx.HTTPError as e:
+            raise PredictorUnavailable(
+                f"predictor at {self.base_url} is unreachable: {type(e).__name__}"
+            ) from e
+        if response.status_code == 404:
+            raise PredictorNotFound(_message(response))
+        if response.status_code in (401, 403):
+            raise PredictorUnavailable(f"predictor refused the facade's credentials: {_message(response)}")
+        if 400 <= response.status_code < 500:
+            raise PredictorRejected(_message(response))
+        if response.status_code >= 500:
+            raise PredictorUnavailable(f"predictor failed ({response.status_code}): {_message(response)}")
+        return response
+
+    async def infer(self, windows: np.ndarray, version: str | None = None) -> np.ndarray:
+        """Close prices [N] for raw windows [N, T, F].
+
+        ``version`` asks for that version from the predictor's cache, leaving the live model alone.
+        """
+        body, header_length = encode_infer_request(windows)
+        path = f"/versions/{version}/infer" if version is not None else "/infer"
+        response = await self._send(
+            "POST",
+            self._url(path),
+            content=body,
+            headers={HEADER_LENGTH: str(header_length), "Content-Type": "application/octet-stream"},
+        )
+        length = response.headers.get(HEADER_LENGTH)
+        closes = decode_infer_response(response.content, int(length) if length else None)
+        if closes.shape != (windows.shape[0],):
+            raise PredictorUnavailable(
+                f"predictor returned {closes.shape[0]} values for {windows.shape[0]} windows"
+            )
+        return closes
+
+    async def reload(self, *, alias: str | None = None, version: str | None = None) -> ReloadAnswer:
+        params = {k: v for k, v in (("alias", alias), ("version", version)) if v is not None}
+        headers = {"Authorization": f"Bearer {self._reload_token}"} if self._reload_token else {}
+        response = await self._send("POST", self._url("/reload"), params=params, headers=headers)
+        raw = _json(response)
+        version_out = raw.get("model_version") or raw.get("version")
+        if version_out is None:
+            raise PredictorUnavailable("predictor's reload answer names no version")
+        return ReloadAnswer(
+            model_alias=raw.get("model_alias") or raw.get("alias"), model_version=str(version_out), raw=raw
+        )
+
+    async def metadata(self) -> dict[str, Any]:
+        """The predictor's v2 model metadata (and whatever it adds about the live version)."""
+        return _json(await self._send("GET", self._url("")))
+
+    async def serving(self) -> dict[str, Any]:
+        """What the predictor serves live: ``model_alias``, ``model_version``, ``ready``, ``synthetic``."""
+        return _json(await self._send("GET", self._url("/serving")))
+
+    async def ready(self) -> bool:
+        try:
+            await self._send("GET", self._url("/ready"))
+        except (PredictorUnavailable, PredictorNotFound, PredictorRejected):
+            return False
+        return True
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        value = response.json()
+    except ValueError as e:
+        raise PredictorUnavailable("predictor answered something that is not JSON") from e
+    if not isinstance(value, dict):
+        raise PredictorUnavailable("predictor answered JSON that is not an object")
+    return value
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        value = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(value, dict):
+        return str(value.get("error") or value.get("detail") or value)[:300]
+    return str(value)[:300]

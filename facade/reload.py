@@ -1,0 +1,55 @@
+"""Making a version live: the seam between local mode and cluster mode.
+
+Locally the facade asks the predictor to reload; in a cluster it updates the ``ModelAlias``
+resource and waits for the operator to report the version rolled out. Both answer the same
+question — "alias in, which version is now live?" — so the route does not care which runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from facade.predictor_client import PredictorClient
+from facade.settings import FacadeSettings
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    model_alias: str | None
+    model_version: str
+
+
+class Reloader(Protocol):
+    async def reload(self, alias: str) -> ReloadResult:
+        """Make ``alias`` (already normalised) live.
+
+        Raises LookupError when the alias is unknown, DependencyUnavailable when something is down.
+        """
+        ...
+
+
+class LocalReloader:
+    """Calls the predictor's reload endpoint (bearer RELOAD_TOKEN) and reports what it serves."""
+
+    def __init__(self, predictor: PredictorClient) -> None:
+        self.predictor = predictor
+
+    async def reload(self, alias: str) -> ReloadResult:
+        answer = await self.predictor.reload(alias=alias)
+        return ReloadResult(model_alias=answer.model_alias or alias, model_version=answer.model_version)
+
+
+class ClusterModeUnavailable(RuntimeError):
+    """RELOAD_MODE=cluster but the cluster reloader is not installed."""
+
+
+def select_reloader(settings: FacadeSettings, predictor: PredictorClient) -> Reloader:
+    """LocalReloader, or the cluster one (``facade.cluster_reload.ClusterReloader(settings)``)."""
+    if settings.reload_mode == "local":
+        return LocalReloader(predictor)
+    try:
+        from facade.cluster_reload import ClusterReloader  # type: ignore[import-not-found]
+    except ImportError as e:
+        raise ClusterModeUnavailable("RELOAD_MODE=cluster needs facade.cluster_reload.ClusterReloader") from e
+    return ClusterReloader(settings)

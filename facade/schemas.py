@@ -1,0 +1,123 @@
+"""The public API's request and response models: the contract in DESIGN.md, plus added fields."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from btcforecast.metrics import ForecastMetrics
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    model_loaded: bool
+    model_alias: str | None = None
+    model_version: str | None = None
+    predictor: Literal["ok", "unavailable", "not ready"] = "ok"
+    mlflow: Literal["ok", "unavailable"] = "ok"
+    market_data: Literal["ok", "unavailable", "missing"] = "ok"
+    data_source: str | None = Field(
+        None, description="provenance of the market data: csv:..., synthetic, ..."
+    )
+    synthetic: bool = Field(False, description="true when the market data or the live model is synthetic")
+    data_synthetic: bool | None = None
+    model_synthetic: bool | None = None
+    data_start: str | None = None
+    data_end: str | None = None
+    problems: list[str] = Field(default_factory=list, description="why the status is degraded")
+
+
+class ReloadResponse(BaseModel):
+    status: Literal["reloaded"] = "reloaded"
+    model_alias: str | None
+    model_version: str
+
+
+class Prediction(BaseModel):
+    datetime: str = Field(description="the hour being predicted, UTC, ISO 8601 without offset")
+    prediction: float = Field(description="predicted close of that hour, USD")
+    model_alias: str | None = None
+    model_version: str | None = None
+
+
+class MetricPairModel(BaseModel):
+    model: ForecastMetrics
+    persistence: ForecastMetrics = Field(description="the naive forecast: next close = last close")
+
+
+class AliasMetrics(MetricPairModel):
+    model_alias: str
+    model_version: str
+    start: str
+    end: str
+
+
+class BacktestMetrics(BaseModel):
+    overall: MetricPairModel
+    per_alias: list[AliasMetrics]
+
+
+class PredictResponse(BaseModel):
+    start_date: str = Field(description="first hour predicted, 'YYYY-MM-DD HH:MM:SS' UTC")
+    end_date: str
+    model_alias: str | None = Field(None, description="the alias asked for (None for the stitched backtest)")
+    model_version: str | None = None
+    n: int
+    data_source: str
+    synthetic: bool
+    predictions: list[Prediction]
+    metrics: BacktestMetrics
+
+
+class PredictRequest(BaseModel):
+    """JSON body alternative to the query parameters; body fields win over query ones."""
+
+    alias: str | None = None
+    start: str | None = None
+    end: str | None = None
+    callback_url: str | None = None
+
+
+class ChampionRequest(BaseModel):
+    callback_url: str | None = None
+
+
+class AliasesResponse(BaseModel):
+    aliases: list[str]
+    versions: dict[str, str] = Field(default_factory=dict, description="alias -> model version")
+
+
+class BtcInfoResponse(BaseModel):
+    datetime: list[str]
+    btc_open: list[float]
+    btc_high: list[float]
+    btc_low: list[float]
+    btc_close: list[float]
+    btc_volume: list[float]
+    data_source: str | None = None
+    synthetic: bool = False
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: Literal["pending", "delivered", "failed"]
+    status_url: str
+    callback_url: str
+
+
+class JobResponse(BaseModel):
+    job_id: str
+    kind: str
+    status: Literal["pending", "delivered", "failed"]
+    callback_url: str
+    attempts: int
+    last_error: str | None
+    created_at: str
+    updated_at: str
+    delivered_at: str | None
+    outcome: Literal["succeeded", "failed"] | None = Field(None, description="of the computation, once known")
+
+
+class ErrorResponse(BaseModel):
+    detail: str

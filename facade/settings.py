@@ -1,0 +1,66 @@
+"""The facade's settings: the shared core fields plus what only the facade reads."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from btcforecast.settings import CoreSettings
+
+DEFAULT_ALLOWLIST = "127.0.0.1,localhost,::1"
+
+
+class FacadeSettings(CoreSettings):
+    """Read from the environment (upper-cased field names)."""
+
+    predictor_url: str = Field("http://127.0.0.1:8080", description="predictor base URL")
+    predictor_model: str = Field("btc-lstm", description="KServe model name served by the predictor")
+    predictor_timeout: float = Field(30.0, gt=0, description="seconds for one predictor call")
+    reload_token: SecretStr | None = Field(
+        None, description="bearer token for the predictor's reload endpoint"
+    )
+    api_token: SecretStr | None = Field(None, description="bearer token for /reload; unset = open")
+
+    champion_start: date = Field(date(2025, 3, 27), description="first base date of the stitched backtest")
+    reload_mode: Literal["local", "cluster"] = Field("local", description="local: call the predictor")
+    modelalias_name: str = Field("btc-lstm-production", description="ModelAlias /reload patches (cluster)")
+    modelalias_namespace: str = Field("default", description="namespace of that ModelAlias (cluster)")
+
+    callback_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for signed callbacks")
+    callback_allowlist: str = Field(DEFAULT_ALLOWLIST, description="comma-separated hosts, IPs or CIDRs")
+    callback_timeout: float = Field(10.0, gt=0, description="seconds for one callback POST")
+    callback_retries: int = Field(8, ge=0, description="retries after the first callback attempt")
+    callback_backoff: float = Field(1.0, gt=0, description="first retry delay (s); doubles, with jitter")
+    callback_backoff_max: float = Field(60.0, gt=0, description="longest delay between callback attempts")
+
+    jobs_db: Path | None = Field(None, description="sqlite file of jobs; default STATE_DIR/facade-jobs.db")
+    max_body_bytes: int = Field(64 * 1024, ge=1, description="largest request body accepted")
+    result_cache_size: int = Field(128, ge=0, description="prediction results kept per (version, range)")
+    facade_host: str = Field("127.0.0.1", description="address `python -m facade` binds")
+    facade_port: int = Field(8000, ge=1, le=65535, description="port `python -m facade` listens on")
+
+    @field_validator("predictor_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def jobs_db_path(self) -> Path:
+        return self.jobs_db or self.state_dir / "facade-jobs.db"
+
+    @property
+    def allowlist(self) -> list[str]:
+        return [h.strip() for h in self.callback_allowlist.split(",") if h.strip()]
+
+    @property
+    def secret(self) -> str | None:
+        return self.callback_secret.get_secret_value() if self.callback_secret else None
+
+
+@lru_cache
+def get_settings() -> FacadeSettings:
+    return FacadeSettings()

@@ -1,0 +1,97 @@
+"""The kopf entry point: ``kopf run --standalone -m btcf_operator.main --all-namespaces``.
+
+Handlers are thin: they find this resource's state, call :func:`btcf_operator.reconcile.reconcile`
+and turn "try again later" into ``kopf.TemporaryError``. Create, resume (operator start) and spec
+changes act at once; a daemon per resource takes a short fixed-interval look (``PROGRESS_INTERVAL``)
+that checks a rollout in progress and asks MLflow again once ``spec.pollSeconds`` have passed, since
+kopf timers take one fixed interval for every resource.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import kopf
+
+from btcf_operator.decisions import SpecError
+from btcf_operator.kube import GROUP, PLURAL, VERSION, KubeApi, KubeError, KubeUnavailable, api_client
+from btcf_operator.reconcile import Context, ObjectState, RetryLater, reconcile
+from btcf_operator.registry import AliasResolver
+from btcf_operator.settings import get_settings
+
+RESOURCE = (GROUP, VERSION, PLURAL)
+_STATE_KEY = "btcf_state"
+
+
+def post_event(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    """A Kubernetes Event on the ModelAlias, through kopf's event poster."""
+    kopf.event(dict(body), type=type_, reason=str(reason), message=message[:1000])  # type: ignore[arg-type]
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config = get_settings()
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    timeout = httpx.Timeout(config.hotreload_timeout, connect=5.0)
+    memo.ctx = Context(
+        settings=config,
+        kube=KubeApi(api_client(), timeout=config.kube_timeout),
+        resolver=AliasResolver(config.mlflow_tracking_uri),
+        http=httpx.AsyncClient(timeout=timeout, trust_env=False),
+        post_event=post_event,
+    )
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    ctx: Context | None = memo.get("ctx")
+    if ctx is not None:
+        await ctx.http.aclose()
+        ctx.kube.close()
+
+
+def _state(memo: kopf.Memo) -> ObjectState:
+    state = memo.get(_STATE_KEY)
+    if state is None:
+        state = memo[_STATE_KEY] = ObjectState()
+    return state
+
+
+@kopf.on.create(*RESOURCE)
+@kopf.on.resume(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+async def act_on_spec(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    """New resource, operator restart or changed spec: act now (or continue a rollout)."""
+    try:
+        await reconcile(memo.ctx, namespace, name, _state(memo), force=True)
+    except SpecError as e:
+        raise kopf.PermanentError(str(e)) from e
+    except RetryLater as e:
+        raise kopf.TemporaryError(str(e), delay=e.delay) from e
+    except (KubeError, KubeUnavailable) as e:
+        raise kopf.TemporaryError(f"Kubernetes API: {e}", delay=memo.ctx.settings.retry_initial_seconds) from e
+
+
+@kopf.daemon(*RESOURCE, cancellation_timeout=5.0)
+async def follow(name: str, namespace: str, memo: kopf.Memo, stopped: kopf.DaemonStopped,
+                 logger: logging.Logger, **_: Any) -> None:
+    """Per resource: check a rollout in progress, and the alias every pollSeconds."""
+    ctx: Context = memo.ctx
+    state = _state(memo)
+    while not stopped:
+        try:
+            await reconcile(ctx, namespace, name, state, force=False)
+        except RetryLater as e:
+            logger.info("will retry: %s", e)
+        except SpecError as e:
+            logger.error("invalid spec: %s", e)
+        except (KubeError, KubeUnavailable) as e:
+            logger.warning("Kubernetes API: %s", e)
+        except Exception:  # keep following the alias whatever one step ran into
+            logger.exception("reconciliation step failed")
+        await stopped.wait(ctx.settings.progress_interval)

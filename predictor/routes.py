@@ -1,0 +1,164 @@
+"""Routes the predictor adds to KServe's REST app, ahead of KServe's own.
+
+- ``POST /v2/models/{name}/infer`` and ``POST /v2/models/{name}/versions/{version}/infer``: v2
+  inference decoded by our own decoder (JSON or the binary tensor extension; every malformed body a
+  400 naming the problem), then through KServe's data plane and the model as usual. KServe's own
+  versioned route answers 501; ours serves the version from the cache.
+- ``POST /v2/models/{name}/reload?alias=&version=``: swap the live version (bearer ``RELOAD_TOKEN``).
+- ``GET /v2/models/{name}/serving``: what is live (alias, version, features, window, synthetic).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kserve.errors import ModelNotFound, ModelNotReady
+from kserve.protocol.dataplane import DataPlane
+from pydantic import BaseModel
+
+from btcforecast.aliases import InvalidAliasError
+from btcforecast.errors import DependencyUnavailable
+from btcforecast.model import ModelFormatError
+from btcforecast.registry import AliasNotFoundError, VersionNotFoundError
+from predictor.model import ForecastModel
+from predictor.validation import decode_v2
+
+
+class ReloadResponse(BaseModel):
+    status: str = "reloaded"
+    model_name: str
+    model_alias: str | None
+    model_version: str
+    previous_version: str | None
+    was_cached: bool
+
+
+class ServingResponse(BaseModel):
+    model_name: str
+    ready: bool
+    model_alias: str | None = None
+    model_version: str | None = None
+    feature_names: list[str] = []
+    window: int | None = None
+    synthetic: bool | None = None
+    data_source: dict = {}
+    cached_versions: list[str] = []
+    load_error: str | None = None
+
+
+class Unauthorized(Exception):
+    """Missing or wrong bearer token on the reload endpoint."""
+
+
+def _error(status: int):
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(status_code=status, content={"error": str(exc)}, headers=headers)
+
+    return handler
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors())
+    return JSONResponse(status_code=400, content={"error": f"invalid request: {problems}"})
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Our errors as status codes: client mistakes 4xx, dependencies down 503, never a 500."""
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(InvalidAliasError, _error(400))
+    app.add_exception_handler(AliasNotFoundError, _error(404))
+    app.add_exception_handler(VersionNotFoundError, _error(404))
+    app.add_exception_handler(DependencyUnavailable, _error(503))
+    app.add_exception_handler(ModelFormatError, _error(422))
+    app.add_exception_handler(Unauthorized, _error(401))
+
+
+def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:
+    router = APIRouter(prefix="/v2/models/{model_name}")
+    token = model.settings.reload_token
+
+    def our_model(model_name: str) -> ForecastModel:
+        if dataplane.model_registry.get_model(model_name) is not model:
+            raise ModelNotFound(model_name)
+        return model
+
+    def check_token(authorization: str | None) -> None:
+        if token is None:
+            return
+        expected = f"Bearer {token.get_secret_value()}"
+        if authorization is None or not hmac.compare_digest(authorization.encode(), expected.encode()):
+            raise Unauthorized("reload needs the header Authorization: Bearer <RELOAD_TOKEN>")
+
+    async def infer(model_name: str, request: Request, model_version: str | None = None) -> Response:
+        our_model(model_name)
+        if not model.ready:
+            raise ModelNotReady(model_name, model.load_error or "still loading")
+        headers = dict(request.headers)
+        infer_request = decode_v2(await request.body(), headers, model_name)
+        infer_request.model_version = model_version
+        response, response_headers = await dataplane.infer(model_name, infer_request, headers)
+        body, encode_headers = dataplane.encode(model_name, response, headers, {})
+        response_headers.update(encode_headers)
+        for key in ("content-length", "content-type"):
+            response_headers.pop(key, None)
+        if isinstance(body, bytes):
+            return Response(body, media_type="application/octet-stream", headers=response_headers)
+        return Response(orjson.dumps(body), media_type="application/json", headers=response_headers)
+
+    @router.post("/infer", response_model=None)
+    async def infer_live(model_name: str, request: Request) -> Response:
+        return await infer(model_name, request)
+
+    @router.post("/versions/{model_version}/infer", response_model=None)
+    async def infer_version(model_name: str, model_version: str, request: Request) -> Response:
+        return await infer(model_name, request, model_version)
+
+    @router.post("/reload", response_model=ReloadResponse)
+    async def reload_model(
+        model_name: str,
+        alias: Annotated[
+            str | None, Query(description="alias to follow (20250327 = backtest_20250327)")
+        ] = None,
+        version: Annotated[str | None, Query(pattern=r"^\d+$", description="pin this version")] = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> ReloadResponse:
+        check_token(authorization)
+        result = await our_model(model_name).reload(alias, version)
+        return ReloadResponse(
+            model_name=model_name,
+            model_alias=result.current.alias,
+            model_version=result.current.version,
+            previous_version=result.previous.version if result.previous else None,
+            was_cached=result.was_cached,
+        )
+
+    @router.get("/serving", response_model=ServingResponse)
+    async def get_serving(model_name: str) -> ServingResponse:
+        our_model(model_name)
+        live = model.live
+        answer = ServingResponse(
+            model_name=model_name,
+            ready=model.ready,
+            cached_versions=model.swapper.cache.versions(),
+            load_error=model.load_error,
+        )
+        if live is not None:
+            config = live.loaded.config
+            answer.model_alias, answer.model_version = live.alias, live.version
+            answer.feature_names, answer.window = list(config.feature_names), config.window
+            answer.synthetic, answer.data_source = config.synthetic, dict(config.data_source)
+        return answer
+
+    return router
+
+
+def install(app: FastAPI, model: ForecastModel, dataplane: DataPlane) -> None:
+    """Add our routes and error mapping to ``app`` before KServe adds its own (first match wins)."""
+    add_exception_handlers(app)
+    app.include_router(build_router(model, dataplane))

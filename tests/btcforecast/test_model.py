@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import io
+import json
+import pickletools
+from pathlib import Path
+
+import pytest
+import torch
+
+from btcforecast.model import CONFIG_FILE, WEIGHTS_FILE, ModelConfig, ModelFormatError, load_model, save_model
+from btcforecast.training import TrainedModel
+
+
+@pytest.fixture
+def trained(trained_models: dict) -> TrainedModel:
+    return next(iter(trained_models.values()))
+
+
+def _windows(config: ModelConfig, n: int = 5) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    windows = torch.rand(n, config.window, config.n_features, generator=generator)
+    windows[..., config.close_index] = 80_000 + 1_000 * windows[..., config.close_index]
+    return windows
+
+
+def test_saved_model_predicts_exactly_as_before(trained: TrainedModel, tmp_path: Path) -> None:
+    save_model(trained.model, trained.config, tmp_path)
+    loaded, config = load_model(tmp_path)
+    windows = _windows(config)
+    with torch.inference_mode():
+        assert torch.equal(loaded(windows), trained.model(windows))
+
+
+def test_prediction_is_a_price_near_the_last_close(trained: TrainedModel) -> None:
+    windows = _windows(trained.config)
+    with torch.inference_mode():
+        predicted = trained.model(windows)
+    last_close = windows[:, -1, trained.config.close_index]
+    assert torch.all((predicted / last_close - 1).abs() < 0.2)
+
+
+def test_model_files_hold_no_pickle(trained: TrainedModel, tmp_path: Path) -> None:
+    save_model(trained.model, trained.config, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    json.loads((tmp_path / CONFIG_FILE).read_text())
+    weights = (tmp_path / WEIGHTS_FILE).read_bytes()
+    header_length = int.from_bytes(weights[:8], "little")
+    json.loads(weights[8 : 8 + header_length])  # safetensors: a JSON header, then raw tensor bytes
+    assert not weights.startswith(b"\x80") and b"PK\x03\x04" not in weights[:4]
+
+
+def test_a_pickle_in_place_of_the_weights_is_refused_unexecuted(trained: TrainedModel, tmp_path: Path) -> None:
+    save_model(trained.model, trained.config, tmp_path)
+    marker = tmp_path / "executed"
+    # A pickle that would create `marker` if anything unpickled it.
+    payload = (
+        b"\x80\x04cbuiltins\nexec\n(V" + f"open({str(marker)!r}, 'w').close()".encode() + b"\ntR."
+    )
+    pickletools.dis(payload, out=io.StringIO())  # it is a well-formed pickle
+    (tmp_path / WEIGHTS_FILE).write_bytes(payload)
+    with pytest.raises(ModelFormatError, match="not a safetensors file"):
+        load_model(tmp_path)
+    assert not marker.exists()
+
+
+def test_a_config_that_is_not_ours_is_refused(trained: TrainedModel, tmp_path: Path) -> None:
+    save_model(trained.model, trained.config, tmp_path)
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({"hello": "world"}))
+    with pytest.raises(ModelFormatError):
+        load_model(tmp_path)
+
+
+def test_config_carries_what_serving_needs(trained: TrainedModel) -> None:
+    config = trained.config
+    assert config.feature_names[config.close_index] == "close"
+    assert len(config.feature_mean) == len(config.feature_std) == config.n_features
+    assert {"validation", "persistence"} <= set(config.metrics)
+    assert set(config.metrics["validation"]) >= {"mae", "rmse", "mape", "directional_accuracy"}
+    assert {"source", "synthetic"} <= set(config.data_source)
+    assert config.training["base_date"] == trained.base_date.isoformat()

@@ -1,0 +1,192 @@
+"""The chart renders and lints for every supported values set, and each switch does what it says."""
+
+from __future__ import annotations
+
+import pytest
+from chart_helpers import CHART, VALUE_SETS, containers_of, find, helm
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_chart_lints_strictly(name: str) -> None:
+    report = helm.lint(CHART, VALUE_SETS[name], strict=True, namespace="btc-forecast")
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert not report["errors"] and not problems, report
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_every_object_carries_a_component_label(render, name: str) -> None:
+    for doc in render(VALUE_SETS[name]):
+        labels = doc["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/component"), f"{doc['kind']}/{doc['metadata']['name']}"
+        assert labels.get("app.kubernetes.io/instance") == "btc-forecast"
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_every_container_has_requests_and_limits(render, name: str) -> None:
+    for doc in render(VALUE_SETS[name]):
+        for c in containers_of(doc):
+            assert c.get("resources", {}).get("requests"), f"{doc['metadata']['name']}/{c['name']}"
+            assert c["resources"].get("limits"), f"{doc['metadata']['name']}/{c['name']}"
+
+
+def test_kserve_enabled_renders_an_inferenceservice_instead_of_a_deployment(render) -> None:
+    docs = render(VALUE_SETS["kserve-on"])
+    [isvc] = find(docs, "InferenceService")
+    assert isvc["metadata"]["name"] == "btc-lstm"
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert not find(docs, "Deployment", "predictor")
+    [container] = isvc["spec"]["predictor"]["containers"]
+    assert container["ports"][0]["containerPort"] == 8080
+
+
+def test_kserve_disabled_renders_a_predictor_deployment_and_service(render) -> None:
+    docs = render(VALUE_SETS["kserve-off"])
+    assert not find(docs, "InferenceService")
+    assert len(find(docs, "Deployment", "predictor")) == 1
+    assert len(find(docs, "Service", "predictor")) == 1
+
+
+def test_predictor_probes_use_kserve_health_routes(render) -> None:
+    [dep] = find(render({}), "Deployment", "predictor")
+    [c] = dep["spec"]["template"]["spec"]["containers"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+
+
+def test_facade_calls_the_kserve_predictor_service_when_kserve_is_on(render) -> None:
+    [dep] = find(render(VALUE_SETS["kserve-on"]), "Deployment", "facade")
+    env = env_of(dep["spec"]["template"]["spec"]["containers"][0])
+    assert env["PREDICTOR_URL"]["value"] == "http://btc-lstm-predictor.btc-forecast.svc.cluster.local"
+
+
+def test_default_modelalias_targets_the_predictor_deployment(render) -> None:
+    [ma] = find(render({}), "ModelAlias")
+    assert ma["spec"]["target"] == {"kind": "Deployment", "name": "btc-forecast-predictor"}
+    assert ma["spec"]["alias"] == "production"
+    assert ma["spec"]["strategy"] == "Rollout"
+
+
+def test_default_modelalias_targets_the_inferenceservice_when_kserve_is_on(render) -> None:
+    [ma] = find(render(VALUE_SETS["kserve-on"]), "ModelAlias")
+    assert ma["spec"]["target"] == {"kind": "InferenceService", "name": "btc-lstm"}
+
+
+def test_hot_reload_modelalias_names_the_reload_token_secret(render) -> None:
+    [ma] = find(render(VALUE_SETS["hot-reload"]), "ModelAlias")
+    assert ma["spec"]["strategy"] == "HotReload"
+    assert ma["spec"]["reloadTokenSecret"] == {"name": "btc-forecast-secrets", "key": "RELOAD_TOKEN"}
+
+
+def test_ingress_routes_root_to_facade_and_callback_to_receiver(render) -> None:
+    ingresses = find(render({}), "Ingress")
+    backends = {
+        p["path"]: p["backend"]["service"]["name"]
+        for ing in ingresses
+        for rule in ing["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    }
+    assert backends["/"] == "btc-forecast-facade"
+    assert backends["/callback(/|$)(.*)"] == "btc-forecast-callback"
+    assert {i["spec"]["ingressClassName"] for i in ingresses} == {"nginx"}
+
+
+def test_ingress_disabled_renders_no_ingress(render) -> None:
+    assert not find(render(VALUE_SETS["ingress-off"]), "Ingress")
+
+
+def test_external_object_store_deploys_no_minio(render) -> None:
+    docs = render(VALUE_SETS["external-stores"])
+    assert not [d for d in docs if d["metadata"]["name"].startswith("btc-forecast-minio")]
+    [dep] = find(docs, "Deployment", "facade")
+    env = env_of(dep["spec"]["template"]["spec"]["containers"][0])
+    assert env["S3_ENDPOINT_URL"]["value"] == "https://s3.example.com"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "my-s3"
+
+
+def test_external_mlflow_database_replaces_sqlite_and_its_volume(render) -> None:
+    docs = render(VALUE_SETS["external-stores"])
+    [dep] = find(docs, "Deployment", "mlflow")
+    [c] = dep["spec"]["template"]["spec"]["containers"]
+    assert "sqlite:////data/mlflow.db" not in c["command"]
+    ref = env_of(c)["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "mlflow-db", "key": "url"}
+    assert not find(docs, "PersistentVolumeClaim", "mlflow")
+
+
+def test_mlflow_serves_artifacts_from_the_bucket_with_allowed_hosts(render) -> None:
+    [dep] = find(render({}), "Deployment", "mlflow")
+    [c] = dep["spec"]["template"]["spec"]["containers"]
+    cmd = c["command"]
+    assert cmd[:2] == ["mlflow", "server"]
+    assert cmd[cmd.index("--artifacts-destination") + 1] == "s3://mlflow/"
+    assert "--serve-artifacts" in cmd
+    hosts = cmd[cmd.index("--allowed-hosts") + 1].split(",")
+    assert "btc-forecast-mlflow:*" in hosts
+    assert "btc-forecast-mlflow.btc-forecast.svc.cluster.local:*" in hosts
+    env = env_of(c)
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]["value"] == "false"
+    assert env["MLFLOW_DISABLE_TELEMETRY"]["value"] == "true"
+
+
+def test_generated_secret_holds_the_three_tokens(render) -> None:
+    [secret] = [d for d in find(render({}), "Secret") if d["metadata"]["name"] == "btc-forecast-secrets"]
+    assert set(secret["data"]) == {"API_TOKEN", "RELOAD_TOKEN", "CALLBACK_SECRET"}
+
+
+def test_existing_secret_suppresses_the_generated_one(render) -> None:
+    docs = render({"secrets": {"existingSecret": "mine"}})
+    assert not [d for d in find(docs, "Secret") if d["metadata"]["name"] == "btc-forecast-secrets"]
+    [dep] = find(docs, "Deployment", "facade")
+    env = env_of(dep["spec"]["template"]["spec"]["containers"][0])
+    assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
+
+
+def test_seed_job_is_an_ordered_post_install_hook_after_the_buckets(render) -> None:
+    docs = render({})
+    [seed] = find(docs, "Job", "seed")
+    [buckets] = find(docs, "Job", "buckets")
+    for job in (seed, buckets):
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    weight = lambda j: int(j["metadata"]["annotations"]["helm.sh/hook-weight"])  # noqa: E731
+    assert weight(buckets) < weight(seed)
+    [c] = seed["spec"]["template"]["spec"]["containers"]
+    assert c["command"] == ["btcf", "seed"]
+
+
+def test_seed_csv_from_configmap_is_mounted_and_named_in_btc_data_csv(render) -> None:
+    docs = render({"seed": {"data": {"csv": "timestamps,open,high,low,close,volume\n"}}})
+    [cm] = find(docs, "ConfigMap", "seed")
+    [seed] = find(docs, "Job", "seed")
+    [c] = seed["spec"]["template"]["spec"]["containers"]
+    assert env_of(c)["BTC_DATA_CSV"]["value"] == "/csv/btc_usd_1h.csv"
+    assert "btc_usd_1h.csv" in cm["data"]
+
+
+def test_helm_test_pod_checks_facade_health(render) -> None:
+    [pod] = find(render({}), "Pod", "test")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert "btc-forecast-facade:8000/health" in pod["spec"]["containers"][0]["command"][-1]
+
+
+def test_network_policies_cover_every_serving_component(render) -> None:
+    policies = find(render({}), "NetworkPolicy")
+    names = {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in policies}
+    assert names == {"facade", "callback", "mlflow", "minio", "predictor"}
+
+
+def test_operator_is_namespace_scoped_by_default(render) -> None:
+    [dep] = find(render({}), "Deployment", "operator")
+    cmd = dep["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--namespace=btc-forecast" in cmd and "--all-namespaces" not in cmd
+    assert {r["kind"] for r in find(render({}), "Role", "operator")} == {"Role"}
+
+
+def test_operator_watch_all_namespaces_uses_a_clusterrole(render) -> None:
+    docs = render(VALUE_SETS["all-namespaces"])
+    [dep] = find(docs, "Deployment", "operator")
+    assert "--all-namespaces" in dep["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert not find(docs, "Role", "operator")

