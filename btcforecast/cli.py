@@ -196,12 +196,15 @@ def up(
     callback_port: int = 9001,
     mlflow_port: int = 5000,
     s3_port: int = 8333,
+    backtest_start: Annotated[str, typer.Option(help="first backtest base date")] = DEFAULT_START.isoformat(),
+    backtest_end: Annotated[str, typer.Option(help="last backtest base date")] = DEFAULT_END.isoformat(),
 ) -> None:
     """Run MLflow, the predictor, the facade and the callback receiver until Ctrl-C."""
     from btcforecast.local_stack import LocalPorts, run_stack
 
     ports = LocalPorts(facade_port, predictor_port, callback_port, mlflow_port, s3_port)
-    run_stack(_settings(), ports, online=online, with_s3=s3)
+    backtests = (date.fromisoformat(backtest_start), date.fromisoformat(backtest_end))
+    run_stack(_settings(), ports, online=online, with_s3=s3, backtests=backtests)
 
 
 def main() -> None:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from btcforecast import registry
+from btcforecast.backtests import DEFAULT_END, DEFAULT_START
 from btcforecast.market import open_store
 from btcforecast.seeding import seed
 from btcforecast.services.mlflow_server import mlflow_server
@@ -57,15 +60,19 @@ def component_processes(
     base = f"http://{LOOPBACK}"
     predictor_env = {**env, "MODEL_ALIAS": settings.model_alias}
     callback_url = f"{base}:{ports.callback}"
-    facade_env = {
-        **env,
-        "PREDICTOR_URL": f"{base}:{ports.predictor}",
-        "CALLBACK_RECEIVER_URL": callback_url,
-    }
+    facade_env = {**env, "PREDICTOR_URL": f"{base}:{ports.predictor}"}
     return [
         component(
             "predictor",
-            ["predictor", "--model_name", settings.model_name, "--http_port", str(ports.predictor)],
+            [
+                "predictor",
+                "--model_name",
+                settings.model_name,
+                "--host",
+                LOOPBACK,
+                "--http_port",
+                str(ports.predictor),
+            ],
             predictor_env,
             logs,
             f"{base}:{ports.predictor}/v2/health/ready",
@@ -99,7 +106,14 @@ def busy_ports(ports: LocalPorts, with_s3: bool) -> list[str]:
     return [f"{name} port {port}" for name, port in wanted.items() if port_open(LOOPBACK, port)]
 
 
-def run_stack(settings: CoreSettings, ports: LocalPorts, *, online: bool, with_s3: bool) -> None:
+def run_stack(
+    settings: CoreSettings,
+    ports: LocalPorts,
+    *,
+    online: bool,
+    with_s3: bool,
+    backtests: tuple[date, date] = (DEFAULT_START, DEFAULT_END),
+) -> None:
     """Start everything, print where it is, block until Ctrl-C, stop everything."""
     busy = busy_ports(ports, with_s3)
     if busy:
@@ -113,7 +127,13 @@ def run_stack(settings: CoreSettings, ports: LocalPorts, *, online: bool, with_s
         signal.signal(sig, lambda *_: stop.set())
     with ExitStack() as stack:
         mlflow = stack.enter_context(mlflow_server(state / "mlflow", port=ports.mlflow))
-        env = {"MLFLOW_TRACKING_URI": mlflow.url, "STATE_DIR": str(state), "MODEL_NAME": settings.model_name}
+        env = {
+            "MLFLOW_TRACKING_URI": mlflow.url,
+            "STATE_DIR": str(state),
+            "MODEL_NAME": settings.model_name,
+            # the facade signs callbacks and the bundled receiver verifies them with the same key
+            "CALLBACK_SECRET": os.environ.get("CALLBACK_SECRET") or secrets.token_urlsafe(32),
+        }
         overrides: dict[str, object] = {"mlflow_tracking_uri": mlflow.url, "state_dir": state}
         if with_s3:
             s3 = stack.enter_context(
@@ -146,6 +166,8 @@ def run_stack(settings: CoreSettings, ports: LocalPorts, *, online: bool, with_s
             registry.connect(mlflow.url),
             open_store(run_settings),
             online=online,
+            start=backtests[0],
+            end=backtests[1],
             on_trained=lambda r: print(f"  trained {r.alias} -> version {r.version}", flush=True),
         )
         if report.data.synthetic:

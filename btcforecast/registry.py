@@ -7,13 +7,16 @@ safetensors weights; loading never unpickles.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+from mlflow.entities import Metric, Param
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
@@ -33,6 +36,7 @@ _HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 
 
@@ -163,14 +167,19 @@ def register(client: MlflowClient, name: str, trained: TrainedModel, alias: str 
         experiment_id = experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT)
         run = client.create_run(experiment_id, run_name=f"{name}-{trained.base_date:%Y%m%d}")
         run_id = run.info.run_id
-        for key, value in config.training.items():
-            client.log_param(run_id, key, value)
-        client.log_param(run_id, "data_source", config.data_source.get("source"))
-        client.log_param(run_id, "synthetic", config.synthetic)
-        for group, values in config.metrics.items():
-            for key, value in values.items():
-                if isinstance(value, int | float):
-                    client.log_metric(run_id, f"{group}_{key}", float(value))
+        now_ms = int(time.time() * 1000)
+        params = {
+            **config.training,
+            "data_source": config.data_source.get("source"),
+            "synthetic": config.synthetic,
+        }
+        metrics = [
+            Metric(f"{group}_{key}", float(value), now_ms, 0)
+            for group, values in config.metrics.items()
+            for key, value in values.items()
+            if isinstance(value, int | float) and math.isfinite(value)
+        ]
+        client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()])
         with tempfile.TemporaryDirectory() as tmp:
             save_model(trained.model, config, Path(tmp) / MODEL_ARTIFACT_PATH)
             client.log_artifacts(run_id, str(Path(tmp) / MODEL_ARTIFACT_PATH), MODEL_ARTIFACT_PATH)

@@ -4,7 +4,13 @@ from datetime import date
 
 import pytest
 
-from btcforecast.aliases import InvalidAliasError, backtest_alias, backtest_date, normalize_alias, sort_aliases
+from btcforecast.aliases import (
+    InvalidAliasError,
+    backtest_alias,
+    backtest_date,
+    normalize_alias,
+    sort_aliases,
+)
 
 
 def test_bare_date_means_the_backtest_alias() -> None:

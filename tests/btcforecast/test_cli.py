@@ -14,7 +14,9 @@ BTCF = [sys.executable, "-c", "from btcforecast.cli import main; main()"]
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*BTCF, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [*BTCF, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")

@@ -32,14 +32,20 @@ def test_only_the_warmup_rows_are_undefined(features: pd.DataFrame) -> None:
     assert not features.iloc[WARMUP:].isna().any().any()
 
 
-def test_window_for_an_hour_holds_the_bars_before_it(features: pd.DataFrame, market_bars: pd.DataFrame) -> None:
+def test_window_for_an_hour_holds_the_bars_before_it(
+    features: pd.DataFrame, market_bars: pd.DataFrame
+) -> None:
     windows, hours = windows_for_range(features, START, START + pd.Timedelta(hours=2))
     assert list(hours) == [START, START + pd.Timedelta(hours=1), START + pd.Timedelta(hours=2)]
-    expected_closes = market_bars["close"].loc[START - pd.Timedelta(hours=WINDOW) : START - pd.Timedelta(hours=1)]
+    expected_closes = market_bars["close"].loc[
+        START - pd.Timedelta(hours=WINDOW) : START - pd.Timedelta(hours=1)
+    ]
     np.testing.assert_allclose(windows[0, :, CLOSE_INDEX], expected_closes.to_numpy(), rtol=1e-6)
 
 
-def test_windows_never_contain_the_hour_they_predict(features: pd.DataFrame, market_bars: pd.DataFrame) -> None:
+def test_windows_never_contain_the_hour_they_predict(
+    features: pd.DataFrame, market_bars: pd.DataFrame
+) -> None:
     windows, hours = windows_for_range(features, START, START + pd.Timedelta(hours=47))
     last_close_seen = windows[:, -1, CLOSE_INDEX]
     previous_close = market_bars["close"].shift(1).loc[hours].to_numpy()

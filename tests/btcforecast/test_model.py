@@ -50,13 +50,13 @@ def test_model_files_hold_no_pickle(trained: TrainedModel, tmp_path: Path) -> No
     assert not weights.startswith(b"\x80") and b"PK\x03\x04" not in weights[:4]
 
 
-def test_a_pickle_in_place_of_the_weights_is_refused_unexecuted(trained: TrainedModel, tmp_path: Path) -> None:
+def test_a_pickle_in_place_of_the_weights_is_refused_unexecuted(
+    trained: TrainedModel, tmp_path: Path
+) -> None:
     save_model(trained.model, trained.config, tmp_path)
     marker = tmp_path / "executed"
     # A pickle that would create `marker` if anything unpickled it.
-    payload = (
-        b"\x80\x04cbuiltins\nexec\n(V" + f"open({str(marker)!r}, 'w').close()".encode() + b"\ntR."
-    )
+    payload = b"\x80\x04cbuiltins\nexec\n(V" + f"open({str(marker)!r}, 'w').close()".encode() + b"\ntR."
     pickletools.dis(payload, out=io.StringIO())  # it is a well-formed pickle
     (tmp_path / WEIGHTS_FILE).write_bytes(payload)
     with pytest.raises(ModelFormatError, match="not a safetensors file"):

@@ -46,7 +46,9 @@ def test_a_bare_date_resolves_to_its_backtest_version(fresh: RegisteredModel) ->
 def test_a_moved_alias_resolves_to_its_new_version(fresh: RegisteredModel) -> None:
     client = registry.connect(fresh.tracking_uri)
     registry.set_alias(client, fresh.name, "staging", fresh.version_of("backtest_20250320"))
-    assert registry.resolve(client, fresh.name, alias="staging").version == fresh.version_of("backtest_20250320")
+    assert registry.resolve(client, fresh.name, alias="staging").version == fresh.version_of(
+        "backtest_20250320"
+    )
 
 
 def test_promote_points_an_alias_where_another_points(fresh: RegisteredModel) -> None:
@@ -59,7 +61,9 @@ def test_promote_points_an_alias_where_another_points(fresh: RegisteredModel) ->
 def test_promote_to_a_version(fresh: RegisteredModel) -> None:
     client = registry.connect(fresh.tracking_uri)
     registry.promote(client, fresh.name, "production", version=fresh.version_of("backtest_20250320"))
-    assert registry.resolve(client, fresh.name, alias="production").version == fresh.version_of("backtest_20250320")
+    assert registry.resolve(client, fresh.name, alias="production").version == fresh.version_of(
+        "backtest_20250320"
+    )
 
 
 def test_an_unknown_alias_is_not_found(registered: RegisteredModel) -> None:
@@ -85,7 +89,9 @@ def test_a_loaded_version_predicts_exactly_what_the_trained_model_did(
     assert loaded.version == registered.version_of("backtest_20250327")
 
 
-def test_downloaded_files_are_json_and_safetensors_only(registered: RegisteredModel, model_cache: Path) -> None:
+def test_downloaded_files_are_json_and_safetensors_only(
+    registered: RegisteredModel, model_cache: Path
+) -> None:
     client = registry.connect(registered.tracking_uri)
     ref = registry.resolve(client, registered.name, alias="production")
     files = registry.download_version(client, ref, model_cache)

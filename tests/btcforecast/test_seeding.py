@@ -21,7 +21,10 @@ QUICK = TrainingParams(epochs=2, patience=2)
 @pytest.fixture
 def settings(tmp_path: Path, mlflow) -> CoreSettings:
     return CoreSettings(
-        mlflow_tracking_uri=mlflow.url, state_dir=tmp_path, model_name=f"seed-{tmp_path.name}", btc_data_csv=None
+        mlflow_tracking_uri=mlflow.url,
+        state_dir=tmp_path,
+        model_name=f"seed-{tmp_path.name}",
+        btc_data_csv=None,
     )
 
 

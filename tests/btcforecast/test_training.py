@@ -15,7 +15,9 @@ QUICK = TrainingParams(epochs=3, patience=3)
 def test_identical_data_and_seed_give_identical_weights(market_bars: pd.DataFrame) -> None:
     first = train_for_base_date(market_bars, date(2025, 5, 1), QUICK)
     second = train_for_base_date(market_bars, date(2025, 5, 1), QUICK)
-    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items(), strict=True):
+    for (name, a), (_, b) in zip(
+        first.model.state_dict().items(), second.model.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), name
 
 
@@ -34,7 +36,7 @@ def test_training_uses_the_30_days_before_the_base_date(market_bars: pd.DataFram
 
 
 def test_bars_after_the_base_date_do_not_change_the_model(market_bars: pd.DataFrame) -> None:
-    cut = market_bars.loc[: "2025-04-30 23:00"].copy()
+    cut = market_bars.loc[:"2025-04-30 23:00"].copy()
     cut.attrs = dict(market_bars.attrs)
     full = train_for_base_date(market_bars, date(2025, 5, 1), QUICK)
     truncated = train_for_base_date(cut, date(2025, 5, 1), QUICK)

@@ -154,7 +154,13 @@ def test_seed_job_is_an_ordered_post_install_hook_after_the_buckets(render) -> N
     weight = lambda j: int(j["metadata"]["annotations"]["helm.sh/hook-weight"])  # noqa: E731
     assert weight(buckets) < weight(seed)
     [c] = seed["spec"]["template"]["spec"]["containers"]
-    assert c["command"] == ["btcf", "seed"]
+    assert c["command"] == ["btcf", "seed", "--online"]
+
+
+def test_seed_job_generates_labelled_synthetic_data_when_offline(render) -> None:
+    [seed] = find(render({"seed": {"data": {"online": False}}}), "Job", "seed")
+    [c] = seed["spec"]["template"]["spec"]["containers"]
+    assert c["command"] == ["btcf", "seed", "--offline"]
 
 
 def test_seed_csv_from_configmap_is_mounted_and_named_in_btc_data_csv(render) -> None:

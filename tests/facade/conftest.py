@@ -141,7 +141,7 @@ def api(facade: ManagedProcess) -> Iterator[httpx.Client]:
 
 
 def wait_until(check: Callable[[], bool], timeout: float, why: Callable[[], str] = lambda: "") -> None:
-    """Poll ``check`` until it holds; fail with ``why()`` after ``timeout`` seconds (not a timing assertion)."""
+    """Poll ``check`` until it holds; fail with ``why()`` after ``timeout`` s (a wait, not a timing check)."""
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import date
 
@@ -30,7 +31,7 @@ def test_stitching_starts_at_the_champion_start_and_ignores_named_and_earlier_al
 
 def test_stitched_segments_have_no_gap_and_no_overlap_and_cover_each_hour_once() -> None:
     plan = stitch_plan(ALIASES, date(2025, 3, 27), DATA_END)
-    for before, after in zip(plan, plan[1:], strict=False):
+    for before, after in itertools.pairwise(plan):
         assert after.start - before.end == HOUR
     hours = [h for s in plan for h in pd.date_range(s.start, s.end, freq="h")]
     assert len(hours) == len(set(hours))

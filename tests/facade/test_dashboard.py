@@ -39,6 +39,6 @@ def test_the_dashboard_draws_close_and_predictions_in_a_browser(
     close = int(re.search(r'data-close-points="(\d+)"', svg.group(0)).group(1))
     predicted = int(re.search(r'data-prediction-points="(\d+)"', svg.group(0)).group(1))
     assert close == HOURS and predicted == HOURS
-    lines = re.findall(r'<polyline[^>]*points="([^"]+)"', dom)
+    lines = re.findall(r'<polyline[^>]*\spoints="([^"]+)"', dom)
     assert len(lines) == 2 and all(len(points.split()) > 1000 for points in lines)
     assert "backtest_20250403" in dom and "overall" in dom  # the metrics table

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp.web
 import kmock
 import yaml
 from kmock import KubernetesError, KubernetesScaffold, ResourceInfo, action
@@ -160,6 +161,25 @@ class KubeEmulator(KubernetesScaffold):
         self.fallback[action.CREATE] << self._create
         self.fallback[action.UPDATE] << self._update
         self.fallback[action.DELETE] << self._delete
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        # kmock's path parser takes the "namespaces" of /api/v1/namespaces for a namespace prefix
+        # and fails; kopf lists and watches namespaces, so answer those two here.
+        if raw_request.path.rstrip("/") == "/api/v1/namespaces" and raw_request.method == "GET":
+            return await self._namespaces(raw_request)
+        return await super().__call__(raw_request)
+
+    async def _namespaces(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        names = {"default"} | {ns for objects in self._store.values() for ns, _ in objects if ns}
+        items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in sorted(names)]
+        if raw_request.query.get("watch") != "true":
+            return aiohttp.web.json_response(
+                {"apiVersion": "v1", "kind": "NamespaceList", "metadata": {"resourceVersion": str(self._rv)},
+                 "items": items})
+        response = aiohttp.web.StreamResponse()
+        await response.prepare(raw_request)
+        await asyncio.sleep(float(raw_request.query.get("timeoutSeconds") or 60))
+        return response
 
     # --- helpers ---------------------------------------------------------------------------------
 
