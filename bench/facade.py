@@ -146,7 +146,7 @@ def main() -> None:
             )
         pyfunc = mlflow.pyfunc.load_model(info.model_uri)
         features = compute_features(bars)
-        windows, hours = windows_for_range(features, pd.Timestamp("2025-03-27", tz="UTC"), None, WINDOW)
+        windows, hours = windows_for_range(features, pd.Timestamp("2025-03-27", tz="UTC"), None, WINDOW)  # noqa: RUF059
         k = min(args.reference_windows, len(windows))
         frames = [pd.DataFrame(w, columns=list(FEATURES)) for w in windows[:k]]
         t0 = time.perf_counter()
@@ -164,7 +164,7 @@ def main() -> None:
             ]
         )
         print(
-            f"reference timed on {k} windows ({per_window * 1000:.2f} ms per window); max |facade - reference| = "
+            f"reference timed on {k} windows ({per_window * 1000:.2f} ms per window); max |facade - reference| = "  # noqa: E501
             f"{np.abs(facade_pred - np.round(ref_out, 2)).max():.2f} USD"
         )
 
@@ -173,7 +173,7 @@ def main() -> None:
             for mode in ("warm", "cold"):
                 v = figures[f"{what} {mode}"]
                 print(
-                    f"| {'/predict?alias=20250327' if what == 'predict' else '/predict-champion'} {mode} | {v:.1f} | {figures[ref_key]:.0f} | {figures[ref_key] / v:.0f}x |"
+                    f"| {'/predict?alias=20250327' if what == 'predict' else '/predict-champion'} {mode} | {v:.1f} | {figures[ref_key]:.0f} | {figures[ref_key] / v:.0f}x |"  # noqa: E501
                 )
     finally:
         for p in reversed(procs):

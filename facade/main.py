@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from btcforecast import registry
 from btcforecast.market import open_store
 from facade.api import errors
-from facade.api.format import forecast_response
+from facade.api.format import forecast_payload
 from facade.api.limits import BodySizeLimit
 from facade.api.routes import aliases, btc_info, champion, dashboard, health, jobs, predict, reload
 from facade.backtest import parse_time
@@ -39,12 +39,12 @@ STATIC_DIR = Path(__file__).parent / "static"
 def _compute(forecaster: Forecaster):
     async def compute(job: Job) -> dict[str, Any]:
         if job.kind == "predict-champion":
-            return forecast_response(await forecaster.champion(), stitched=True).model_dump(mode="json")
+            return forecast_payload(await forecaster.champion(), stitched=True)
         p = job.params
         start = parse_time("start", p["start"]) if p.get("start") else None
         end = parse_time("end", p["end"], end_of_day=True) if p.get("end") else None
         forecast = await forecaster.predict(p["alias"], start, end)
-        return forecast_response(forecast, stitched=False).model_dump(mode="json")
+        return forecast_payload(forecast, stitched=False)
 
     return compute
 

@@ -61,12 +61,17 @@ async def set_alias_and_wait(
     while True:
         current = await kube.get_modelalias(namespace, name)
         status = current.get("status") or {}
-        if int(status.get("observedGeneration") or -1) >= generation and (current.get("spec") or {}).get(
-            "alias"
-        ) == alias:
+        if (
+            int(status.get("observedGeneration") or -1) >= generation
+            and (current.get("spec") or {}).get("alias") == alias
+        ):
             phase = status.get("phase")
             if phase == "Ready" and status.get("resolvedVersion"):
-                return {"status": "reloaded", "model_alias": alias, "model_version": str(status["resolvedVersion"])}
+                return {
+                    "status": "reloaded",
+                    "model_alias": alias,
+                    "model_version": str(status["resolvedVersion"]),
+                }
             if phase == "Failed":
                 raise ReloadFailed(_failure_reason(status), str(status.get("message") or "rollout failed"))
         if time.monotonic() >= deadline:

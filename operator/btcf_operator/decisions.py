@@ -181,11 +181,25 @@ def version_patch(target: Mapping[str, Any], kind: TargetKind, version: str | No
         if position is not None:
             ops.append({"op": "remove", "path": _pointer((*env_path, position))})
     elif env is None:
-        ops.append({"op": "add", "path": _pointer(env_path), "value": [{"name": VERSION_ENV, "value": version}]})
+        ops.append(
+            {"op": "add", "path": _pointer(env_path), "value": [{"name": VERSION_ENV, "value": version}]}
+        )
     elif position is None:
-        ops.append({"op": "add", "path": _pointer((*env_path, "-")), "value": {"name": VERSION_ENV, "value": version}})
+        ops.append(
+            {
+                "op": "add",
+                "path": _pointer((*env_path, "-")),
+                "value": {"name": VERSION_ENV, "value": version},
+            }
+        )
     else:
-        ops.append({"op": "replace", "path": _pointer((*env_path, position)), "value": {"name": VERSION_ENV, "value": version}})
+        ops.append(
+            {
+                "op": "replace",
+                "path": _pointer((*env_path, position)),
+                "value": {"name": VERSION_ENV, "value": version},
+            }
+        )
 
     parent = _annotations_parent(kind)
     annotations = _dig(target, (*parent, "annotations"))
@@ -193,11 +207,17 @@ def version_patch(target: Mapping[str, Any], kind: TargetKind, version: str | No
         if annotations and VERSION_ANNOTATION in annotations:
             ops.append({"op": "remove", "path": _pointer((*parent, "annotations", VERSION_ANNOTATION))})
     elif _dig(target, parent) is None:
-        ops.append({"op": "add", "path": _pointer(parent), "value": {"annotations": {VERSION_ANNOTATION: version}}})
+        ops.append(
+            {"op": "add", "path": _pointer(parent), "value": {"annotations": {VERSION_ANNOTATION: version}}}
+        )
     elif annotations is None:
-        ops.append({"op": "add", "path": _pointer((*parent, "annotations")), "value": {VERSION_ANNOTATION: version}})
+        ops.append(
+            {"op": "add", "path": _pointer((*parent, "annotations")), "value": {VERSION_ANNOTATION: version}}
+        )
     else:
-        ops.append({"op": "add", "path": _pointer((*parent, "annotations", VERSION_ANNOTATION)), "value": version})
+        ops.append(
+            {"op": "add", "path": _pointer((*parent, "annotations", VERSION_ANNOTATION)), "value": version}
+        )
     return ops
 
 
@@ -252,7 +272,9 @@ def deployment_progress(deployment: Mapping[str, Any]) -> Progress:
     total = int(status.get("replicas") or 0)
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
-            return Progress(False, True, f"Deployment progress deadline exceeded: {condition.get('message', '')}")
+            return Progress(
+                False, True, f"Deployment progress deadline exceeded: {condition.get('message', '')}"
+            )
     if observed < generation:
         return Progress(False, False, f"waiting for the controller to see generation {generation}")
     if updated < wanted:
@@ -349,7 +371,11 @@ def merge_conditions(
     for update in updates:
         value = "Unknown" if update.status is None else ("True" if update.status else "False")
         old = by_type.get(update.type)
-        since = old["lastTransitionTime"] if old and old.get("status") == value and old.get("lastTransitionTime") else format_time(now)
+        since = (
+            old["lastTransitionTime"]
+            if old and old.get("status") == value and old.get("lastTransitionTime")
+            else format_time(now)
+        )
         by_type[update.type] = {
             "type": update.type,
             "status": value,
@@ -362,8 +388,13 @@ def merge_conditions(
 
 
 def _status(
-    previous: Mapping[str, Any], generation: int, now: datetime, phase: Phase, message: str,
-    conditions: Sequence[Condition], **fields: Any,
+    previous: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+    phase: Phase,
+    message: str,
+    conditions: Sequence[Condition],
+    **fields: Any,
 ) -> dict[str, Any]:
     status: dict[str, Any] = {
         "phase": str(phase),
@@ -380,49 +411,99 @@ def _resolved(alias: str, version: str) -> Condition:
 
 
 def rollout_started_status(
-    previous: Mapping[str, Any], generation: int, now: datetime, *, alias: str, target_version: str,
-    previous_version: str | None, strategy: Strategy,
+    previous: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+    *,
+    alias: str,
+    target_version: str,
+    previous_version: str | None,
+    strategy: Strategy,
 ) -> dict[str, Any]:
     """Written BEFORE the target is touched, so a restarted operator knows what was under way."""
     how = "hot-reloading" if strategy is Strategy.HOT_RELOAD else "rolling out"
     message = f"{how} version {target_version} (from {previous_version or 'none'})"
     return _status(
-        previous, generation, now, Phase.ROLLING_OUT, message,
-        [_resolved(alias, target_version), Condition("RolledOut", False, Reason.ROLLING_OUT, message),
-         Condition("Ready", False, Reason.ROLLING_OUT, message)],
-        targetVersion=target_version, previousVersion=previous_version,
-        rolloutStartedAt=format_time(now), failedVersion=None,
+        previous,
+        generation,
+        now,
+        Phase.ROLLING_OUT,
+        message,
+        [
+            _resolved(alias, target_version),
+            Condition("RolledOut", False, Reason.ROLLING_OUT, message),
+            Condition("Ready", False, Reason.ROLLING_OUT, message),
+        ],
+        targetVersion=target_version,
+        previousVersion=previous_version,
+        rolloutStartedAt=format_time(now),
+        failedVersion=None,
     )
 
 
 def ready_status(
-    previous: Mapping[str, Any], generation: int, now: datetime, *, alias: str, version: str,
-    previous_version: str | None, reason: Reason = Reason.ROLLOUT_COMPLETE,
+    previous: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+    *,
+    alias: str,
+    version: str,
+    previous_version: str | None,
+    reason: Reason = Reason.ROLLOUT_COMPLETE,
 ) -> dict[str, Any]:
     message = f"serving version {version} of alias {alias!r}"
     return _status(
-        previous, generation, now, Phase.READY, message,
-        [_resolved(alias, version), Condition("RolledOut", True, reason, message),
-         Condition("Ready", True, Reason.SERVING, message)],
-        resolvedVersion=version, previousVersion=previous_version,
-        targetVersion=None, rolloutStartedAt=None, failedVersion=None,
+        previous,
+        generation,
+        now,
+        Phase.READY,
+        message,
+        [
+            _resolved(alias, version),
+            Condition("RolledOut", True, reason, message),
+            Condition("Ready", True, Reason.SERVING, message),
+        ],
+        resolvedVersion=version,
+        previousVersion=previous_version,
+        targetVersion=None,
+        rolloutStartedAt=None,
+        failedVersion=None,
     )
 
 
 def rollout_failed_status(
-    previous: Mapping[str, Any], generation: int, now: datetime, *, alias: str, failed_version: str,
-    restored_version: str | None, reason: Reason, detail: str,
+    previous: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+    *,
+    alias: str,
+    failed_version: str,
+    restored_version: str | None,
+    reason: Reason,
+    detail: str,
 ) -> dict[str, Any]:
     """The target went back to ``restored_version``; ``failed_version`` is not retried for this spec."""
-    restored = f"rolled back to version {restored_version}" if restored_version else "no previous version to restore"
+    restored = (
+        f"rolled back to version {restored_version}" if restored_version else "no previous version to restore"
+    )
     message = f"version {failed_version} failed ({reason}: {detail}); {restored}"
     return _status(
-        previous, generation, now, Phase.FAILED, message,
-        [_resolved(alias, failed_version), Condition("RolledOut", False, reason, message),
-         Condition("Ready", restored_version is not None, reason, message)],
+        previous,
+        generation,
+        now,
+        Phase.FAILED,
+        message,
+        [
+            _resolved(alias, failed_version),
+            Condition("RolledOut", False, reason, message),
+            Condition("Ready", restored_version is not None, reason, message),
+        ],
         # The failed version is what was (briefly, partly) served before the rollback.
-        resolvedVersion=restored_version, previousVersion=failed_version,
-        targetVersion=None, rolloutStartedAt=None, failedVersion=failed_version,
+        resolvedVersion=restored_version,
+        previousVersion=failed_version,
+        targetVersion=None,
+        rolloutStartedAt=None,
+        failedVersion=failed_version,
     )
 
 
@@ -434,9 +515,15 @@ def alias_not_found_status(
         f"; still serving version {served}" if served else ""
     )
     return _status(
-        previous, generation, now, Phase.FAILED, message,
-        [Condition("Resolved", False, Reason.ALIAS_NOT_FOUND, message),
-         Condition("Ready", False, Reason.ALIAS_NOT_FOUND, message)],
+        previous,
+        generation,
+        now,
+        Phase.FAILED,
+        message,
+        [
+            Condition("Resolved", False, Reason.ALIAS_NOT_FOUND, message),
+            Condition("Ready", False, Reason.ALIAS_NOT_FOUND, message),
+        ],
     )
 
 
@@ -449,7 +536,11 @@ def registry_unavailable_status(
         phase = Phase.RESOLVING
     message = f"MLflow unreachable, retrying in {retry_in:.0f} s: {error}"
     return _status(
-        previous, generation, now, phase, message,
+        previous,
+        generation,
+        now,
+        phase,
+        message,
         [Condition("Resolved", None, Reason.REGISTRY_UNAVAILABLE, message)],
     )
 
@@ -459,9 +550,14 @@ def target_problem_status(
 ) -> dict[str, Any]:
     """The target is missing or unusable: Failed, without marking any version as bad."""
     return _status(
-        previous, generation, now, Phase.FAILED, detail,
+        previous,
+        generation,
+        now,
+        Phase.FAILED,
+        detail,
         [Condition("RolledOut", False, reason, detail), Condition("Ready", False, reason, detail)],
-        targetVersion=None, rolloutStartedAt=None,
+        targetVersion=None,
+        rolloutStartedAt=None,
     )
 
 

@@ -74,7 +74,9 @@ async def reload_pod(http: httpx.AsyncClient, base_url: str, version: str, optio
     return live
 
 
-async def reload_with_retries(http: httpx.AsyncClient, base_url: str, version: str, options: ReloadOptions) -> str:
+async def reload_with_retries(
+    http: httpx.AsyncClient, base_url: str, version: str, options: ReloadOptions
+) -> str:
     last: ReloadError | None = None
     for attempt in range(options.retries):
         if attempt:
@@ -122,4 +124,3 @@ async def hot_reload(
     outcome.rolled_back = True
     outcome.rollback_failures = back.failures
     return outcome
-

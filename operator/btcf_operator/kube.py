@@ -105,8 +105,9 @@ class KubeApi:
                 body=body,
                 auth_settings=["BearerToken"],
             )
-            response = self.client.call_api(method, url, header_params=headers, body=body,
-                                            _request_timeout=self.timeout)
+            response = self.client.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=self.timeout
+            )
             data = response.read()
         except ApiException as e:
             raise _api_error(e.status or 500, e.body or str(e)) from e
@@ -126,12 +127,16 @@ class KubeApi:
     async def get_modelalias(self, namespace: str, name: str) -> dict[str, Any]:
         return await self.request("GET", self.modelalias_path(namespace, name))
 
-    async def patch_modelalias_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+    async def patch_modelalias_status(
+        self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Merge-patch the status subresource (``None`` values remove fields)."""
         path = self.modelalias_path(namespace, name) + "/status"
         return await self.request("PATCH", path, body={"status": dict(status)}, content_type=MERGE_PATCH)
 
-    async def patch_modelalias_spec(self, namespace: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    async def patch_modelalias_spec(
+        self, namespace: str, name: str, spec: Mapping[str, Any]
+    ) -> dict[str, Any]:
         path = self.modelalias_path(namespace, name)
         return await self.request("PATCH", path, body={"spec": dict(spec)}, content_type=MERGE_PATCH)
 
@@ -144,14 +149,20 @@ class KubeApi:
     async def get_target(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         return await self.request("GET", self.target_path(kind, namespace, name))
 
-    async def json_patch_target(self, kind: str, namespace: str, name: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
-        return await self.request("PATCH", self.target_path(kind, namespace, name), body=ops, content_type=JSON_PATCH)
+    async def json_patch_target(
+        self, kind: str, namespace: str, name: str, ops: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return await self.request(
+            "PATCH", self.target_path(kind, namespace, name), body=ops, content_type=JSON_PATCH
+        )
 
     # --- pods and secrets ------------------------------------------------------------------------
 
     async def list_pods(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        result = await self.request("GET", f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": selector})
+        result = await self.request(
+            "GET", f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": selector}
+        )
         return list(result.get("items") or [])
 
     async def read_secret_value(self, namespace: str, name: str, key: str) -> str:

@@ -74,12 +74,15 @@ async def act_on_spec(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> N
     except RetryLater as e:
         raise kopf.TemporaryError(str(e), delay=e.delay) from e
     except (KubeError, KubeUnavailable) as e:
-        raise kopf.TemporaryError(f"Kubernetes API: {e}", delay=memo.ctx.settings.retry_initial_seconds) from e
+        raise kopf.TemporaryError(
+            f"Kubernetes API: {e}", delay=memo.ctx.settings.retry_initial_seconds
+        ) from e
 
 
 @kopf.daemon(*RESOURCE, cancellation_timeout=5.0)
-async def follow(name: str, namespace: str, memo: kopf.Memo, stopped: kopf.DaemonStopped,
-                 logger: logging.Logger, **_: Any) -> None:
+async def follow(
+    name: str, namespace: str, memo: kopf.Memo, stopped: kopf.DaemonStopped, logger: logging.Logger, **_: Any
+) -> None:
     """Per resource: check a rollout in progress, and the alias every pollSeconds."""
     ctx: Context = memo.ctx
     state = _state(memo)

@@ -121,16 +121,32 @@ async def follow_alias(ctx: Context, step: Step, state: ObjectState) -> None:
         version = await ctx.resolver.resolve(spec.registered_model, spec.alias)
     except AliasNotFoundError as e:
         delay = _failed_attempt(ctx, state)
-        first = step.status.get("phase") != d.Phase.FAILED or _reason(step.status, "Resolved") != d.Reason.ALIAS_NOT_FOUND
-        await write_status(ctx, step, d.alias_not_found_status(
-            step.status, step.generation, now, model=spec.registered_model, alias=spec.alias, retry_in=delay))
+        first = (
+            step.status.get("phase") != d.Phase.FAILED
+            or _reason(step.status, "Resolved") != d.Reason.ALIAS_NOT_FOUND
+        )
+        await write_status(
+            ctx,
+            step,
+            d.alias_not_found_status(
+                step.status,
+                step.generation,
+                now,
+                model=spec.registered_model,
+                alias=spec.alias,
+                retry_in=delay,
+            ),
+        )
         if first:
             ctx.post_event(step.body, "Warning", d.Reason.ALIAS_NOT_FOUND, str(e))
         raise RetryLater(f"alias not found: {e}", delay) from e
     except RegistryUnavailable as e:
         delay = _failed_attempt(ctx, state)
-        await write_status(ctx, step, d.registry_unavailable_status(
-            step.status, step.generation, now, error=str(e), retry_in=delay))
+        await write_status(
+            ctx,
+            step,
+            d.registry_unavailable_status(step.status, step.generation, now, error=str(e), retry_in=delay),
+        )
         raise RetryLater(str(e), delay) from e
     state.failures = 0
     state.next_poll = time.monotonic() + spec.poll_seconds
@@ -139,9 +155,18 @@ async def follow_alias(ctx: Context, step: Step, state: ObjectState) -> None:
     if action is d.Action.NOTHING:
         return
     if action is d.Action.MARK_READY:
-        await write_status(ctx, step, d.ready_status(
-            step.status, step.generation, now, alias=spec.alias, version=version,
-            previous_version=step.status.get("previousVersion")))
+        await write_status(
+            ctx,
+            step,
+            d.ready_status(
+                step.status,
+                step.generation,
+                now,
+                alias=spec.alias,
+                version=version,
+                previous_version=step.status.get("previousVersion"),
+            ),
+        )
         return
     await start_rollout(ctx, step, version)
 
@@ -166,8 +191,17 @@ async def _get_target(ctx: Context, step: Step) -> dict[str, Any]:
         return await ctx.kube.get_target(spec.target_kind, step.namespace, spec.target_name)
     except NotFound as e:
         detail = f"{spec.target_kind} {step.namespace}/{spec.target_name} not found"
-        await write_status(ctx, step, d.target_problem_status(
-            step.status, _generation_of_step(step), ctx.clock(), reason=d.Reason.TARGET_NOT_FOUND, detail=detail))
+        await write_status(
+            ctx,
+            step,
+            d.target_problem_status(
+                step.status,
+                _generation_of_step(step),
+                ctx.clock(),
+                reason=d.Reason.TARGET_NOT_FOUND,
+                detail=detail,
+            ),
+        )
         raise RetryLater(detail, ctx.settings.retry_initial_seconds) from e
 
 
@@ -185,9 +219,19 @@ async def start_rollout(ctx: Context, step: Step, version: str) -> None:
     previous = step.status.get("resolvedVersion") or d.served_version(target, spec.target_kind)
     if previous == version:
         previous = step.status.get("previousVersion")
-    await write_status(ctx, step, d.rollout_started_status(
-        step.status, step.generation, ctx.clock(), alias=spec.alias, target_version=version,
-        previous_version=previous, strategy=spec.strategy))
+    await write_status(
+        ctx,
+        step,
+        d.rollout_started_status(
+            step.status,
+            step.generation,
+            ctx.clock(),
+            alias=spec.alias,
+            target_version=version,
+            previous_version=previous,
+            strategy=spec.strategy,
+        ),
+    )
     verb = "HotReloading" if spec.strategy is d.Strategy.HOT_RELOAD else "RollingOut"
     ctx.post_event(step.body, "Normal", verb, f"{spec.alias}: version {previous or 'none'} -> {version}")
     if spec.strategy is d.Strategy.ROLLOUT:
@@ -203,7 +247,11 @@ async def set_target_version(ctx: Context, step: Step, target: dict[str, Any], v
             return
         try:
             await ctx.kube.json_patch_target(
-                spec.target_kind, step.namespace, spec.target_name, d.version_patch(target, spec.target_kind, version))
+                spec.target_kind,
+                step.namespace,
+                spec.target_name,
+                d.version_patch(target, spec.target_kind, version),
+            )
             return
         except Conflict:
             if attempt == 4:
@@ -229,22 +277,43 @@ async def continue_rollout(ctx: Context, step: Step) -> None:
         return
     progress = d.target_progress(spec.target_kind, target)
     if progress.done:
-        await write_status(ctx, step, d.ready_status(
-            status, generation, now, alias=spec.alias, version=target_version, previous_version=previous))
+        await write_status(
+            ctx,
+            step,
+            d.ready_status(
+                status, generation, now, alias=spec.alias, version=target_version, previous_version=previous
+            ),
+        )
         ctx.post_event(step.body, "Normal", d.Reason.ROLLOUT_COMPLETE, f"serving version {target_version}")
         return
     if progress.failed or late:
         reason = d.Reason.ROLLOUT_FAILED if progress.failed else d.Reason.DEADLINE_EXCEEDED
-        detail = progress.message if progress.failed else (
-            f"not rolled out within {spec.rollout_deadline_seconds} s ({progress.message})")
+        detail = (
+            progress.message
+            if progress.failed
+            else (f"not rolled out within {spec.rollout_deadline_seconds} s ({progress.message})")
+        )
         await set_target_version(ctx, step, target, previous)
-        await write_status(ctx, step, d.rollout_failed_status(
-            status, generation, now, alias=spec.alias, failed_version=target_version,
-            restored_version=previous, reason=reason, detail=detail))
+        await write_status(
+            ctx,
+            step,
+            d.rollout_failed_status(
+                status,
+                generation,
+                now,
+                alias=spec.alias,
+                failed_version=target_version,
+                restored_version=previous,
+                reason=reason,
+                detail=detail,
+            ),
+        )
         ctx.post_event(step.body, "Warning", reason, step.status.get("message", detail))
         return
     if status.get("message") != f"rolling out version {target_version}: {progress.message}":
-        await write_status(ctx, step, {"message": f"rolling out version {target_version}: {progress.message}"})
+        await write_status(
+            ctx, step, {"message": f"rolling out version {target_version}: {progress.message}"}
+        )
 
 
 async def _reload_token(ctx: Context, step: Step) -> str | None:
@@ -268,8 +337,13 @@ async def _hot_reload_step(
     }
     if not endpoints:
         detail = f"{spec.target_kind} {spec.target_name} has no ready pods to hot-reload"
-        await write_status(ctx, step, d.target_problem_status(
-            step.status, generation, ctx.clock(), reason=d.Reason.NO_READY_PODS, detail=detail))
+        await write_status(
+            ctx,
+            step,
+            d.target_problem_status(
+                step.status, generation, ctx.clock(), reason=d.Reason.NO_READY_PODS, detail=detail
+            ),
+        )
         raise RetryLater(detail, settings.retry_initial_seconds)
     options = ReloadOptions(
         model_name=settings.predictor_model_name,
@@ -280,27 +354,58 @@ async def _hot_reload_step(
     if late:  # a restarted operator found a hot reload past its deadline: back to the previous version
         if previous is not None:
             await hot_reload(ctx.http, endpoints, previous, None, options)
-        await _hot_reload_failed(ctx, step, generation, version, previous, d.Reason.DEADLINE_EXCEEDED,
-                                 f"not finished within {spec.rollout_deadline_seconds} s")
+        await _hot_reload_failed(
+            ctx,
+            step,
+            generation,
+            version,
+            previous,
+            d.Reason.DEADLINE_EXCEEDED,
+            f"not finished within {spec.rollout_deadline_seconds} s",
+        )
         return
     outcome = await hot_reload(ctx.http, endpoints, version, previous, options)
     if outcome.ok:
-        await write_status(ctx, step, d.ready_status(
-            step.status, generation, ctx.clock(), alias=spec.alias, version=version, previous_version=previous,
-            reason=d.Reason.HOT_RELOAD_COMPLETE))
+        await write_status(
+            ctx,
+            step,
+            d.ready_status(
+                step.status,
+                generation,
+                ctx.clock(),
+                alias=spec.alias,
+                version=version,
+                previous_version=previous,
+                reason=d.Reason.HOT_RELOAD_COMPLETE,
+            ),
+        )
         ctx.post_event(step.body, "Normal", d.Reason.HOT_RELOAD_COMPLETE, outcome.summary)
         return
     restored = previous if outcome.rolled_back and not outcome.rollback_failures else None
-    detail = outcome.summary + (f"; rollback failed on {sorted(outcome.rollback_failures)}"
-                                if outcome.rollback_failures else "")
+    detail = outcome.summary + (
+        f"; rollback failed on {sorted(outcome.rollback_failures)}" if outcome.rollback_failures else ""
+    )
     await _hot_reload_failed(ctx, step, generation, version, restored, d.Reason.HOT_RELOAD_FAILED, detail)
 
 
 async def _hot_reload_failed(
-    ctx: Context, step: Step, generation: int, version: str, restored: str | None, reason: d.Reason, detail: str
+    ctx: Context,
+    step: Step,
+    generation: int,
+    version: str,
+    restored: str | None,
+    reason: d.Reason,
+    detail: str,
 ) -> None:
     new = d.rollout_failed_status(
-        step.status, generation, ctx.clock(), alias=step.spec.alias, failed_version=version,
-        restored_version=restored, reason=reason, detail=detail)
+        step.status,
+        generation,
+        ctx.clock(),
+        alias=step.spec.alias,
+        failed_version=version,
+        restored_version=restored,
+        reason=reason,
+        detail=detail,
+    )
     await write_status(ctx, step, new)
     ctx.post_event(step.body, "Warning", reason, new["message"])

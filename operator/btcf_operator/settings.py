@@ -26,11 +26,15 @@ class OperatorSettings(CoreSettings):
     min_poll_seconds: float = Field(
         5.0, gt=0, description="floor applied to spec.pollSeconds (the CRD's minimum; lowered only in tests)"
     )
-    retry_initial_seconds: float = Field(5.0, gt=0, description="first retry delay after MLflow or alias errors")
+    retry_initial_seconds: float = Field(
+        5.0, gt=0, description="first retry delay after MLflow or alias errors"
+    )
     retry_max_seconds: float = Field(300.0, gt=0, description="longest retry delay (exponential backoff cap)")
     hotreload_retries: int = Field(3, ge=1, description="attempts per pod before a hot reload is given up")
     hotreload_retry_delay: float = Field(1.0, ge=0, description="seconds between attempts on one pod")
-    hotreload_timeout: float = Field(60.0, gt=0, description="HTTP timeout of one reload call (loads a model)")
+    hotreload_timeout: float = Field(
+        60.0, gt=0, description="HTTP timeout of one reload call (loads a model)"
+    )
     predictor_port: int = Field(8080, ge=1, le=65535, description="predictor port when a pod declares none")
     predictor_model_name: str = Field("btc-lstm", description="KServe model name in the reload URL")
     reload_token: SecretStr | None = Field(

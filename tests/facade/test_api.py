@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from btcforecast.services.process import ManagedProcess, free_port
+from facade.schemas import PredictResponse
 from tests.facade.conftest import API_TOKEN, facade_env, facade_process
 from tests.fixtures.registry import RegisteredModel
 
@@ -35,6 +36,17 @@ def test_predict_with_a_bare_date_returns_every_hour_from_the_date_to_the_end_of
     assert [p["datetime"] for p in body["predictions"]] == list(hours.strftime("%Y-%m-%dT%H:%M:%S"))
     assert all(isinstance(p["prediction"], float) for p in body["predictions"])
     assert body["model_version"] == registered.version_of("backtest_20250327")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/predict?alias=20250327"), ("GET", "/predict-champion")]
+)
+def test_prediction_answers_match_the_documented_response_model(
+    api: httpx.Client, method: str, path: str
+) -> None:
+    response = api.request(method, path)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    PredictResponse.model_validate(response.json())
 
 
 def test_both_alias_forms_give_the_same_predictions(api: httpx.Client) -> None:

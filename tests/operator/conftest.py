@@ -23,8 +23,8 @@ KUBECONFIG = _KUBE_DIR / "kubeconfig"
 os.environ["KUBECONFIG"] = str(KUBECONFIG)
 
 import pytest  # noqa: E402
-
 from btcf_operator.kube import KubeApi, api_client  # noqa: E402
+
 from btcforecast.services.process import ManagedProcess  # noqa: E402
 from tests.operator.kube_emulator import EmulatorThread  # noqa: E402
 
@@ -81,10 +81,25 @@ def start_operator(
         kopf = Path(sys.executable).parent / "kopf"
         process = ManagedProcess(
             "operator",
-            [str(kopf), "run", "--standalone", "--namespace", namespace, "-m", "btcf_operator.main",
-             "--liveness", f"http://127.0.0.1:{port}/healthz", "--verbose"],
+            [
+                str(kopf),
+                "run",
+                "--standalone",
+                "--namespace",
+                namespace,
+                "-m",
+                "btcf_operator.main",
+                "--liveness",
+                f"http://127.0.0.1:{port}/healthz",
+                "--verbose",
+            ],
             log_path=tmp_path / f"operator-{len(started)}.log",
-            env={"KUBECONFIG": str(KUBECONFIG), "MLFLOW_TRACKING_URI": tracking_uri, **FAST_OPERATOR_ENV, **env},
+            env={
+                "KUBECONFIG": str(KUBECONFIG),
+                "MLFLOW_TRACKING_URI": tracking_uri,
+                **FAST_OPERATOR_ENV,
+                **env,
+            },
             ready_url=f"http://127.0.0.1:{port}/healthz",
             ready_timeout=60,
         )

@@ -17,6 +17,7 @@ Run it on a thread with its own event loop (:class:`EmulatorThread`) and talk to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime
 import threading
@@ -60,7 +61,13 @@ KINDS = [
     Kind("", "v1", "secrets", "Secret"),
     Kind("", "v1", "events", "Event"),
     Kind("", "v1", "namespaces", "Namespace", namespaced=False),
-    Kind("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False),
+    Kind(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        namespaced=False,
+    ),
 ]
 
 
@@ -174,8 +181,13 @@ class KubeEmulator(KubernetesScaffold):
         items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in sorted(names)]
         if raw_request.query.get("watch") != "true":
             return aiohttp.web.json_response(
-                {"apiVersion": "v1", "kind": "NamespaceList", "metadata": {"resourceVersion": str(self._rv)},
-                 "items": items})
+                {
+                    "apiVersion": "v1",
+                    "kind": "NamespaceList",
+                    "metadata": {"resourceVersion": str(self._rv)},
+                    "items": items,
+                }
+            )
         response = aiohttp.web.StreamResponse()
         await response.prepare(raw_request)
         await asyncio.sleep(float(raw_request.query.get("timeoutSeconds") or 60))
@@ -193,14 +205,18 @@ class KubeEmulator(KubernetesScaffold):
         res = request.resource
         kind = self._kinds.get((res.group, res.version, res.plural)) if res is not None else None
         if kind is None:
-            raise KubernetesError(status=404, reason="NotFound", message=f"unknown resource {request.url.path}")
+            raise KubernetesError(
+                status=404, reason="NotFound", message=f"unknown resource {request.url.path}"
+            )
         return kind
 
     def _objects(self, kind: Kind) -> dict[tuple[str | None, str], dict[str, Any]]:
         return self._store[(kind.group, kind.version, kind.plural)]
 
     async def _record(self, kind: Kind, event_type: str, obj: dict[str, Any]) -> None:
-        self._log.append((self._rv, (kind.group, kind.version, kind.plural), {"type": event_type, "object": obj}))
+        self._log.append(
+            (self._rv, (kind.group, kind.version, kind.plural), {"type": event_type, "object": obj})
+        )
         async with self.changed:
             self.changed.notify_all()
 
@@ -220,7 +236,9 @@ class KubeEmulator(KubernetesScaffold):
 
     @staticmethod
     def _not_found(kind: Kind, namespace: str | None, name: str | None) -> KubernetesError:
-        return KubernetesError(status=404, reason="NotFound", message=f'{kind.plural} "{name}" not found in {namespace}')
+        return KubernetesError(
+            status=404, reason="NotFound", message=f'{kind.plural} "{name}" not found in {namespace}'
+        )
 
     def _matches(self, request: kmock.Request, kind: Kind, obj: Mapping[str, Any]) -> bool:
         meta = obj.get("metadata") or {}
@@ -268,10 +286,8 @@ class KubeEmulator(KubernetesScaffold):
                 return
             async with self.changed:
                 if position >= len(self._log):
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.changed.wait(), timeout=min(remaining or 5.0, 5.0))
-                    except TimeoutError:
-                        pass
 
     async def _fetch(self, request: kmock.Request) -> dict[str, Any]:
         kind = self._kind(request)
@@ -293,7 +309,9 @@ class KubeEmulator(KubernetesScaffold):
             meta["namespace"] = namespace
         objects = self._objects(kind)
         if (namespace, meta["name"]) in objects:
-            raise KubernetesError(status=409, reason="AlreadyExists", message=f'{kind.plural} "{meta["name"]}" exists')
+            raise KubernetesError(
+                status=409, reason="AlreadyExists", message=f'{kind.plural} "{meta["name"]}" exists'
+            )
         obj = self._stamp(kind, None, obj)
         objects[(namespace, meta["name"])] = obj
         await self._record(kind, "ADDED", copy.deepcopy(obj))

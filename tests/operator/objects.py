@@ -14,8 +14,16 @@ WAIT_TIMEOUT = 60.0
 
 
 def model_alias(
-    name: str, model: str, alias: str, *, target: str = "predictor", kind: str = "Deployment",
-    strategy: str = "Rollout", poll_seconds: int = 1, deadline: int = 300, secret: tuple[str, str] | None = None,
+    name: str,
+    model: str,
+    alias: str,
+    *,
+    target: str = "predictor",
+    kind: str = "Deployment",
+    strategy: str = "Rollout",
+    poll_seconds: int = 1,
+    deadline: int = 300,
+    secret: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "registeredModel": model,
@@ -27,8 +35,12 @@ def model_alias(
     }
     if secret is not None:
         spec["reloadTokenSecret"] = {"name": secret[0], "key": secret[1]}
-    return {"apiVersion": "serving.btcforecast.io/v1alpha1", "kind": "ModelAlias",
-            "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "serving.btcforecast.io/v1alpha1",
+        "kind": "ModelAlias",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 def deployment(name: str, replicas: int = 2, labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -42,8 +54,15 @@ def deployment(name: str, replicas: int = 2, labels: dict[str, str] | None = Non
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "predictor", "image": "btc-forecast/predictor:0.1.0",
-                                         "env": [{"name": "MODEL_ALIAS", "value": "production"}]}]},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "predictor",
+                            "image": "btc-forecast/predictor:0.1.0",
+                            "env": [{"name": "MODEL_ALIAS", "value": "production"}],
+                        }
+                    ]
+                },
             },
         },
     }
@@ -54,10 +73,20 @@ def pod(name: str, labels: dict[str, str], port: int) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": labels},
-        "spec": {"containers": [{"name": "predictor", "image": "btc-forecast/predictor:0.1.0",
-                                 "ports": [{"name": "http", "containerPort": port}]}]},
-        "status": {"podIP": "127.0.0.1", "phase": "Running",
-                   "conditions": [{"type": "Ready", "status": "True"}]},
+        "spec": {
+            "containers": [
+                {
+                    "name": "predictor",
+                    "image": "btc-forecast/predictor:0.1.0",
+                    "ports": [{"name": "http", "containerPort": port}],
+                }
+            ]
+        },
+        "status": {
+            "podIP": "127.0.0.1",
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
     }
 
 
@@ -80,22 +109,36 @@ async def get(kube: KubeApi, namespace: str, plural: str, name: str) -> dict[str
     return await kube.request("GET", path(namespace, plural, name))
 
 
-async def patch_status(kube: KubeApi, namespace: str, plural: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-    return await kube.request("PATCH", path(namespace, plural, name) + "/status", body={"status": status},
-                              content_type="application/merge-patch+json")
+async def patch_status(
+    kube: KubeApi, namespace: str, plural: str, name: str, status: dict[str, Any]
+) -> dict[str, Any]:
+    return await kube.request(
+        "PATCH",
+        path(namespace, plural, name) + "/status",
+        body={"status": status},
+        content_type="application/merge-patch+json",
+    )
 
 
-async def roll_deployment(kube: KubeApi, namespace: str, name: str, *, available: bool = True) -> dict[str, Any]:
+async def roll_deployment(
+    kube: KubeApi, namespace: str, name: str, *, available: bool = True
+) -> dict[str, Any]:
     """Play the Deployment controller once: observe the generation, update (and ready) every replica."""
     dep = await get(kube, namespace, "deployments", name)
     replicas = dep["spec"]["replicas"]
-    return await patch_status(kube, namespace, "deployments", name, {
-        "observedGeneration": dep["metadata"]["generation"],
-        "replicas": replicas,
-        "updatedReplicas": replicas,
-        "readyReplicas": replicas if available else 0,
-        "availableReplicas": replicas if available else 0,
-    })
+    return await patch_status(
+        kube,
+        namespace,
+        "deployments",
+        name,
+        {
+            "observedGeneration": dep["metadata"]["generation"],
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas if available else 0,
+            "availableReplicas": replicas if available else 0,
+        },
+    )
 
 
 async def events(kube: KubeApi, namespace: str) -> list[dict[str, Any]]:
@@ -103,7 +146,10 @@ async def events(kube: KubeApi, namespace: str) -> list[dict[str, Any]]:
 
 
 async def wait_for(
-    probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], *, timeout: float = WAIT_TIMEOUT,
+    probe: Callable[[], Awaitable[T]],
+    until: Callable[[T], bool],
+    *,
+    timeout: float = WAIT_TIMEOUT,
     what: str = "condition",
 ) -> T:
     """Poll ``probe`` until ``until(value)``; fail naming the last value if it never comes."""
@@ -118,8 +164,13 @@ async def wait_for(
 
 
 async def wait_status(
-    kube: KubeApi, namespace: str, name: str, until: Callable[[dict[str, Any]], bool], *,
-    timeout: float = WAIT_TIMEOUT, what: str = "status",
+    kube: KubeApi,
+    namespace: str,
+    name: str,
+    until: Callable[[dict[str, Any]], bool],
+    *,
+    timeout: float = WAIT_TIMEOUT,
+    what: str = "status",
 ) -> dict[str, Any]:
     async def status() -> dict[str, Any]:
         return (await get(kube, namespace, "modelaliases", name)).get("status") or {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
 from btcf_operator.kube import KubeApi
+
 from btcforecast import registry
 from btcforecast.services.process import ManagedProcess
 from tests.fixtures.registry import RegisteredModel
@@ -35,7 +35,10 @@ async def test_a_missing_alias_fails_with_alias_not_found_then_recovers_when_it_
 
 
 async def test_mlflow_down_is_reported_and_the_alias_is_followed_once_it_is_back(
-    kube: KubeApi, namespace: str, start_operator, mlflow: ManagedProcess,
+    kube: KubeApi,
+    namespace: str,
+    start_operator,
+    mlflow: ManagedProcess,
     register_models: Callable[..., RegisteredModel],
 ) -> None:
     model = register_models()
@@ -45,7 +48,8 @@ async def test_mlflow_down_is_reported_and_the_alias_is_followed_once_it_is_back
     try:
         await o.create(kube, namespace, "modelaliases", o.model_alias("ma", model.name, "production"))
         status = await o.wait_status(
-            kube, namespace, "ma", lambda s: "MLflow unreachable" in s.get("message", ""), what="MLflow down")
+            kube, namespace, "ma", lambda s: "MLflow unreachable" in s.get("message", ""), what="MLflow down"
+        )
         assert o.condition(status, "Resolved")["reason"] == "RegistryUnavailable"
     finally:
         mlflow.start()

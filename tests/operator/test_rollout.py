@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-
 from btcf_operator.kube import KubeApi
+
 from btcforecast import registry
 from tests.fixtures.registry import RegisteredModel
 from tests.operator import objects as o
@@ -33,7 +33,9 @@ async def test_create_rolls_the_deployment_out_to_the_alias_version_and_reports_
     dep = await o.get(kube, namespace, "deployments", "predictor")
     container = dep["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "MODEL_VERSION", "value": wanted} in container["env"]
-    assert dep["spec"]["template"]["metadata"]["annotations"]["serving.btcforecast.io/model-version"] == wanted
+    assert (
+        dep["spec"]["template"]["metadata"]["annotations"]["serving.btcforecast.io/model-version"] == wanted
+    )
 
     await o.roll_deployment(kube, namespace, "predictor")
     status = await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "Ready", what="Ready")
@@ -50,15 +52,21 @@ async def test_a_moved_alias_is_followed_within_poll_seconds(
     start_operator(model.tracking_uri)
     await o.create(kube, namespace, "modelaliases", o.model_alias("ma", model.name, "staging"))
     first = model.version_of("staging")
-    await o.wait_status(kube, namespace, "ma", lambda s: s.get("targetVersion") == first, what="first rollout")
+    await o.wait_status(
+        kube, namespace, "ma", lambda s: s.get("targetVersion") == first, what="first rollout"
+    )
     await o.roll_deployment(kube, namespace, "predictor")
     await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "Ready", what="Ready")
 
     moved = model.version_of("backtest_20250403")
     registry.set_alias(registry.connect(model.tracking_uri), model.name, "staging", moved)
-    await o.wait_status(kube, namespace, "ma", lambda s: s.get("targetVersion") == moved, what="second rollout")
+    await o.wait_status(
+        kube, namespace, "ma", lambda s: s.get("targetVersion") == moved, what="second rollout"
+    )
     await o.roll_deployment(kube, namespace, "predictor")
-    status = await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "Ready", what="Ready again")
+    status = await o.wait_status(
+        kube, namespace, "ma", lambda s: s.get("phase") == "Ready", what="Ready again"
+    )
 
     assert (status["resolvedVersion"], status["previousVersion"]) == (moved, first)
 
@@ -69,7 +77,9 @@ async def test_a_rollout_that_never_becomes_available_is_rolled_back_failed_and_
     await o.create(kube, namespace, "deployments", o.deployment("predictor"))
     start_operator(model.tracking_uri)
     good, bad = model.version_of("backtest_20250320"), model.version_of("backtest_20250327")
-    await o.create(kube, namespace, "modelaliases", o.model_alias("ma", model.name, "backtest_20250320", deadline=3))
+    await o.create(
+        kube, namespace, "modelaliases", o.model_alias("ma", model.name, "backtest_20250320", deadline=3)
+    )
     await o.wait_status(kube, namespace, "ma", lambda s: s.get("targetVersion") == good)
     await o.roll_deployment(kube, namespace, "predictor")
     await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "Ready")
@@ -110,8 +120,9 @@ async def test_an_operator_restarted_after_the_deadline_rolls_back(
 ) -> None:
     await o.create(kube, namespace, "deployments", o.deployment("predictor"))
     operator = start_operator(model.tracking_uri)
-    await o.create(kube, namespace, "modelaliases",
-                   o.model_alias("ma", model.name, "backtest_20250403", deadline=2))
+    await o.create(
+        kube, namespace, "modelaliases", o.model_alias("ma", model.name, "backtest_20250403", deadline=2)
+    )
     await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "RollingOut")
     operator.kill()
     await asyncio.sleep(2.5)  # the deadline passes while no operator runs

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from facade.api.deps import AllowlistDep, ForecasterDep, JobsDep, WorkerDep
 from facade.api.format import forecast_response
@@ -27,7 +27,7 @@ async def _champion(
     worker: WorkerDep,
     allowlist: AllowlistDep,
     callback_url: str | None,
-) -> PredictResponse | JSONResponse:
+) -> Response:
     if callback_url is not None:
         await check_url(callback_url, allowlist)
         if not await forecaster.plan():
@@ -46,7 +46,7 @@ async def get_predict_champion(
     worker: WorkerDep,
     allowlist: AllowlistDep,
     callback_url: Annotated[str | None, Query(description="answer 202 and POST the result here")] = None,
-) -> PredictResponse | JSONResponse:
+) -> Response:
     return await _champion(request, forecaster, jobs, worker, allowlist, callback_url)
 
 
@@ -59,6 +59,6 @@ async def post_predict_champion(
     allowlist: AllowlistDep,
     callback_url: Annotated[str | None, Query(description="answer 202 and POST the result here")] = None,
     body: Annotated[ChampionRequest | None, Body()] = None,
-) -> PredictResponse | JSONResponse:
+) -> Response:
     url = body.callback_url if body is not None and body.callback_url is not None else callback_url
     return await _champion(request, forecaster, jobs, worker, allowlist, url)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from facade.api.deps import AllowlistDep, ForecasterDep, JobsDep, WorkerDep
 from facade.api.format import forecast_response
@@ -43,7 +43,7 @@ async def post_predict(
     ] = None,
     callback_url: Annotated[str | None, Query(description="answer 202 and POST the result here")] = None,
     body: Annotated[PredictRequest | None, Body()] = None,
-) -> PredictResponse | JSONResponse:
+) -> Response:
     if body is not None:
         alias = body.alias if body.alias is not None else alias
         start = body.start if body.start is not None else start
