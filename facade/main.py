@@ -127,6 +127,7 @@ def create_app(
             yield
         finally:
             await worker.stop()
+            await app.state.reloader.aclose()
             job_store.close()
             if http_client is None:
                 await client.aclose()

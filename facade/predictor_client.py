@@ -1,6 +1,6 @@
 """The facade's one way to talk to the predictor: v2 infer, version-pinned infer, reload, metadata.
 
-Backtests send thousands of windows at once ([N, 24, 7] float32 is about 2 MB for N = 3,000); as
+Backtests send thousands of windows at once ([N, 12, 7] float32 is about 1 MB for N = 3,000); as
 JSON that is 10x larger and slow to encode on both sides, so windows travel with the open inference
 protocol's binary tensor data extension: a JSON header, then the raw little-endian bytes, with the
 header's length in ``Inference-Header-Content-Length``. Outputs are asked for in binary too, and a

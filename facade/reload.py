@@ -28,6 +28,10 @@ class Reloader(Protocol):
         """
         ...
 
+    async def aclose(self) -> None:
+        """Release what the reloader holds (called once, at shutdown)."""
+        ...
+
 
 class LocalReloader:
     """Calls the predictor's reload endpoint (bearer RELOAD_TOKEN) and reports what it serves."""
@@ -39,6 +43,9 @@ class LocalReloader:
         answer = await self.predictor.reload(alias=alias)
         return ReloadResult(model_alias=answer.model_alias or alias, model_version=answer.model_version)
 
+    async def aclose(self) -> None:
+        """Nothing to release: the predictor client's HTTP client belongs to the app."""
+
 
 class ClusterModeUnavailable(RuntimeError):
     """RELOAD_MODE=cluster but the cluster reloader is not installed."""
@@ -49,7 +56,7 @@ def select_reloader(settings: FacadeSettings, predictor: PredictorClient) -> Rel
     if settings.reload_mode == "local":
         return LocalReloader(predictor)
     try:
-        from facade.cluster_reload import ClusterReloader  # type: ignore[import-not-found]
+        from facade.cluster_reload import ClusterReloader
     except ImportError as e:
         raise ClusterModeUnavailable("RELOAD_MODE=cluster needs facade.cluster_reload.ClusterReloader") from e
     return ClusterReloader(settings)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from btcforecast.aliases import InvalidAliasError
 from btcforecast.errors import DependencyUnavailable
 from btcforecast.market import MarketDataNotFound
+from btcforecast.modelalias import ReloadFailed, ReloadTimeout
 from facade.errors import InputError
 from facade.predictor_client import PredictorRejected
 from facade.reload import ClusterModeUnavailable
@@ -49,3 +50,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DependencyUnavailable, _answer(503))
     app.add_exception_handler(PredictorRejected, _answer(502, "the predictor rejected the request: "))
     app.add_exception_handler(ClusterModeUnavailable, _answer(503))
+    app.add_exception_handler(ReloadFailed, _answer(502, "the operator reports the rollout failed: "))
+    app.add_exception_handler(ReloadTimeout, _answer(504))  # more specific than DependencyUnavailable

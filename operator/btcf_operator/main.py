@@ -17,10 +17,12 @@ import httpx
 import kopf
 
 from btcf_operator.decisions import SpecError
-from btcf_operator.kube import GROUP, PLURAL, VERSION, KubeApi, KubeError, KubeUnavailable, api_client
+from btcf_operator.kube import KubeApi
 from btcf_operator.reconcile import Context, ObjectState, RetryLater, reconcile
 from btcf_operator.registry import AliasResolver
 from btcf_operator.settings import get_settings
+from btcforecast.kube import KubeError, KubeUnavailable, api_client
+from btcforecast.modelalias import GROUP, PLURAL, VERSION
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 _STATE_KEY = "btcf_state"

@@ -22,9 +22,10 @@ import httpx
 
 from btcf_operator import decisions as d
 from btcf_operator.hotreload import ReloadOptions, hot_reload
-from btcf_operator.kube import Conflict, KubeApi, NotFound
+from btcf_operator.kube import KubeApi
 from btcf_operator.registry import AliasNotFoundError, AliasResolver, RegistryUnavailable
 from btcf_operator.settings import OperatorSettings
+from btcforecast.kube import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
 

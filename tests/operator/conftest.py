@@ -23,8 +23,9 @@ KUBECONFIG = _KUBE_DIR / "kubeconfig"
 os.environ["KUBECONFIG"] = str(KUBECONFIG)
 
 import pytest  # noqa: E402
-from btcf_operator.kube import KubeApi, api_client  # noqa: E402
+from btcf_operator.kube import KubeApi  # noqa: E402
 
+from btcforecast.kube import api_client  # noqa: E402
 from btcforecast.services.process import ManagedProcess  # noqa: E402
 from tests.operator.kube_emulator import EmulatorThread  # noqa: E402
 

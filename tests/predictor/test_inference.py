@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from btcforecast.features import WINDOW
 from tests.fixtures.registry import RegisteredModel
 from tests.predictor.conftest import Predictor, v2_binary, v2_body
 
@@ -66,7 +67,7 @@ def _bad_v2(windows: np.ndarray) -> list[tuple[str, dict | bytes, dict, str]]:
             {},
             "datatype FP32",
         ),
-        ("wrong window", v2_body(windows[:1, :12]), {}, "window length T = 12"),
+        ("wrong window", v2_body(windows[:1, :5]), {}, "window length T = 5"),
         ("wrong features", v2_body(windows[:1, :, :5]), {}, "F = 5 features"),
         ("no windows", v2_body(windows[:0]), {}, "N = 0"),
         ("too many", v2_body(np.repeat(one, 11, axis=0)), {}, "above the maximum of 10"),
@@ -77,8 +78,8 @@ def _bad_v2(windows: np.ndarray) -> list[tuple[str, dict | bytes, dict, str]]:
         ("no inputs", {"inputs": []}, {}, "missing inputs"),
         ("inputs missing", {"id": "1"}, {}, "missing inputs"),
         ("wrong input name", {"inputs": [{**body["inputs"][0], "name": "x"}]}, {}, "missing input 'windows'"),
-        ("shape mismatch", {"inputs": [{**body["inputs"][0], "shape": [2, 24, 7]}]}, {}, "shape"),
-        ("strings", {"inputs": [{**body["inputs"][0], "data": ["a"] * (24 * 7)}]}, {}, "numbers"),
+        ("shape mismatch", {"inputs": [{**body["inputs"][0], "shape": [2, WINDOW, 7]}]}, {}, "shape"),
+        ("strings", {"inputs": [{**body["inputs"][0], "data": ["a"] * (WINDOW * 7)}]}, {}, "numbers"),
         ("bad version", v2_body(one, model_version="latest"), {}, "model_version"),
         ("bad alias", v2_body(one, model_alias="../etc"), {}, "alias"),
         ("not an object", [1, 2], {}, "JSON object"),

@@ -16,7 +16,9 @@ router = APIRouter(tags=["models"])
 @router.post(
     "/reload",
     dependencies=[TokenDep],
-    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={
+        code: {"model": ErrorResponse} for code in (401, 404, 502, 503, 504)
+    },  # 502: the operator reports a failed rollout; 504: no answer in time (cluster mode)
 )
 async def post_reload(
     reloader: ReloaderDep,

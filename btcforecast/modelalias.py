@@ -1,0 +1,139 @@
+"""The ModelAlias resource from Python: its API coordinates, get/patch, and "set the alias and wait".
+
+The operator writes a ModelAlias's status; the facade's cluster-mode ``/reload`` moves its
+``spec.alias`` and waits, bounded, until the operator reports that generation ``Ready`` (then
+answers with the version rolled out) or ``Failed`` (then says why). Both sides use this module, so
+the resource's address and the meaning of its status are written down once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from btcforecast.errors import DependencyUnavailable
+from btcforecast.kube import JSON_PATCH, MERGE_PATCH, KubeClient, KubeError, KubeUnavailable, NotFound
+
+GROUP = "serving.btcforecast.io"
+VERSION = "v1alpha1"
+PLURAL = "modelaliases"
+ALIAS_NOT_FOUND = "AliasNotFound"
+"""The operator's condition reason when the registry has no such alias."""
+
+
+class ModelAliasApi(KubeClient):
+    """Get and merge-patch ModelAlias objects (spec or status subresource)."""
+
+    @staticmethod
+    def modelalias_path(namespace: str, name: str) -> str:
+        return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+
+    async def get_modelalias(self, namespace: str, name: str) -> dict[str, Any]:
+        return await self.request("GET", self.modelalias_path(namespace, name))
+
+    async def patch_modelalias_status(
+        self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource (``None`` values remove fields)."""
+        path = self.modelalias_path(namespace, name) + "/status"
+        return await self.request("PATCH", path, body={"status": dict(status)}, content_type=MERGE_PATCH)
+
+    async def patch_modelalias_spec(
+        self, namespace: str, name: str, spec: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        path = self.modelalias_path(namespace, name)
+        return await self.request("PATCH", path, body={"spec": dict(spec)}, content_type=MERGE_PATCH)
+
+    async def replace_alias_if(self, namespace: str, name: str, expected: str, alias: str) -> dict[str, Any]:
+        """Set ``spec.alias`` only while it is still ``expected`` (else :class:`Conflict`)."""
+        ops = [
+            {"op": "test", "path": "/spec/alias", "value": expected},
+            {"op": "replace", "path": "/spec/alias", "value": alias},
+        ]
+        path = self.modelalias_path(namespace, name)
+        return await self.request("PATCH", path, body=ops, content_type=JSON_PATCH)
+
+
+class ReloadTimeout(DependencyUnavailable):
+    """The operator did not report the new generation in time."""
+
+
+class ReloadFailed(Exception):
+    """The operator reports the rollout failed; ``reason`` is the failing condition's reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class ModelAliasMissing(DependencyUnavailable):
+    """The ModelAlias to move does not exist (a deployment problem, not the caller's)."""
+
+
+def failure_reason(status: Mapping[str, Any]) -> str:
+    """The reason of the first failing condition, in the order the operator works through them."""
+    for kind in ("Resolved", "RolledOut", "Ready"):
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == kind and condition.get("status") == "False":
+                return str(condition.get("reason") or "Failed")
+    return "Failed"
+
+
+async def set_alias_and_wait(
+    api: ModelAliasApi,
+    namespace: str,
+    name: str,
+    alias: str,
+    *,
+    timeout: float = 120.0,
+    interval: float = 1.0,
+) -> dict[str, str]:
+    """Patch ``spec.alias`` and wait until the operator rolled it out.
+
+    Returns the seed's shape ``{"status": "reloaded", "model_alias", "model_version"}``. Raises
+    :class:`ReloadFailed`, :class:`ReloadTimeout`, :class:`ModelAliasMissing`, or the client's
+    errors (:class:`btcforecast.kube.KubeError`, :class:`btcforecast.kube.KubeUnavailable`).
+    An alias the registry does not know is put back to the one followed before (unless someone
+    moved it meanwhile), so a mistyped alias does not leave the resource failing and retrying.
+    """
+    try:
+        previous = (await api.get_modelalias(namespace, name)).get("spec", {}).get("alias")
+        patched = await api.patch_modelalias_spec(namespace, name, {"alias": alias})
+    except NotFound as e:
+        raise ModelAliasMissing(f"ModelAlias {namespace}/{name} not found") from e
+    generation = int(patched["metadata"].get("generation") or 0)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            current = await api.get_modelalias(namespace, name)
+        except NotFound as e:
+            raise ModelAliasMissing(f"ModelAlias {namespace}/{name} was deleted") from e
+        status = current.get("status") or {}
+        if (
+            int(status.get("observedGeneration") or -1) >= generation
+            and (current.get("spec") or {}).get("alias") == alias
+        ):
+            phase = status.get("phase")
+            if phase == "Ready" and status.get("resolvedVersion"):
+                return {
+                    "status": "reloaded",
+                    "model_alias": alias,
+                    "model_version": str(status["resolvedVersion"]),
+                }
+            if phase == "Failed":
+                reason = failure_reason(status)
+                if reason == ALIAS_NOT_FOUND and previous and previous != alias:
+                    # Moved again meanwhile (Conflict) or refused: the newer intent stands.
+                    with contextlib.suppress(KubeError, KubeUnavailable):
+                        await api.replace_alias_if(namespace, name, alias, previous)
+                raise ReloadFailed(reason, str(status.get("message") or "rollout failed"))
+        if time.monotonic() >= deadline:
+            raise ReloadTimeout(
+                f"ModelAlias {namespace}/{name} not rolled out to {alias!r} within {timeout:g} s "
+                f"(phase {status.get('phase')!r}: {status.get('message', '')})"
+            )
+        await asyncio.sleep(interval)
