@@ -209,7 +209,7 @@ def up(
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("botocore", "urllib3", "httpx", "alembic"):
+    for noisy in ("botocore", "urllib3", "httpx", "alembic", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         app()  # standalone: usage errors print and exit 2

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from btcforecast import registry
 from btcforecast.backtests import DEFAULT_END, DEFAULT_START
 from btcforecast.market import open_store
@@ -126,15 +128,13 @@ def run_stack(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with ExitStack() as stack:
-        mlflow = stack.enter_context(mlflow_server(state / "mlflow", port=ports.mlflow))
         env = {
-            "MLFLOW_TRACKING_URI": mlflow.url,
             "STATE_DIR": str(state),
             "MODEL_NAME": settings.model_name,
             # the facade signs callbacks and the bundled receiver verifies them with the same key
             "CALLBACK_SECRET": os.environ.get("CALLBACK_SECRET") or secrets.token_urlsafe(32),
         }
-        overrides: dict[str, object] = {"mlflow_tracking_uri": mlflow.url, "state_dir": state}
+        overrides: dict[str, object] = {"state_dir": state}
         if with_s3:
             s3 = stack.enter_context(
                 seaweedfs(
@@ -146,17 +146,24 @@ def run_stack(
                     else None,
                 )
             )
-            s3_env = {
-                "S3_ENDPOINT_URL": s3.endpoint_url,
-                "AWS_ACCESS_KEY_ID": s3.access_key,
-                "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-            }
-            env.update(s3_env)
+            env.update(
+                S3_ENDPOINT_URL=s3.endpoint_url,
+                AWS_ACCESS_KEY_ID=s3.access_key,
+                AWS_SECRET_ACCESS_KEY=s3.secret_key,
+            )
             overrides.update(
                 s3_endpoint_url=s3.endpoint_url,
                 aws_access_key_id=s3.access_key,
-                aws_secret_access_key=s3.secret_key,
+                aws_secret_access_key=SecretStr(s3.secret_key),
             )
+        s3_settings = settings.model_copy(update=overrides)
+        mlflow = stack.enter_context(
+            mlflow_server(
+                state / "mlflow", port=ports.mlflow, s3=s3_settings if s3_settings.s3_endpoint_url else None
+            )
+        )
+        env["MLFLOW_TRACKING_URI"] = mlflow.url
+        overrides["mlflow_tracking_uri"] = mlflow.url
         run_settings = settings.model_copy(update=overrides)
         if run_settings.btc_data_csv:
             env["BTC_DATA_CSV"] = str(run_settings.btc_data_csv)

@@ -8,12 +8,12 @@ nothing and is reported as a duplicate.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from btcforecast.durable import open_durable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -37,13 +37,7 @@ class ResultStore:
     """Results by job id; safe to use from the event loop's worker threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute(_SCHEMA)
+        self._conn, self._lock = open_durable(path, _SCHEMA)
 
     def add(self, job_id: str, payload: dict[str, Any], signed_at: int | None) -> bool:
         """Store a result; False when this job id was stored before (nothing changes)."""

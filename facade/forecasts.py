@@ -10,6 +10,7 @@ predictor only runs the network.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,6 +34,7 @@ from facade.backtest import (
 from facade.errors import InputError, OutOfData
 from facade.predictor_client import PredictorClient
 
+log = logging.getLogger("facade.forecasts")
 INFO_START = pd.Timestamp("2025-04-01 00:00", tz="UTC")
 INFO_END = pd.Timestamp("2025-06-30 23:00", tz="UTC")
 
@@ -117,6 +119,8 @@ class Forecaster:
         self.cache = ResultCache(cache_size)
         self._frames: _Frames | None = None
         self._base_dates: dict[str, date | None] = {}
+        self._last_resolved: dict[str, registry.ResolvedVersion] = {}
+        self._last_aliases: dict[str, str] | None = None
 
     # --- data -----------------------------------------------------------------------------
     async def frames(self) -> _Frames:
@@ -146,11 +150,39 @@ class Forecaster:
         return frames.bars.loc[start:end]
 
     # --- registry -------------------------------------------------------------------------
+    # While MLflow is unreachable, forecasts keep using the versions aliases pointed at when it was
+    # last reached: versions are immutable and the predictor keeps loaded ones without MLflow. An
+    # alias moved during the outage is followed as soon as MLflow answers again. /aliases and
+    # /reload still answer 503 (they are about the registry itself).
     async def aliases(self) -> dict[str, str]:
-        return await asyncio.to_thread(registry.list_aliases, self.mlflow, self.model_name)
+        """The registry's aliases now (RegistryUnavailable when MLflow is down)."""
+        aliases = await asyncio.to_thread(registry.list_aliases, self.mlflow, self.model_name)
+        self._last_aliases = aliases
+        return aliases
+
+    async def _aliases_for_forecast(self) -> dict[str, str]:
+        try:
+            return await self.aliases()
+        except registry.RegistryUnavailable:
+            if self._last_aliases is None:
+                raise
+            log.warning("MLflow unreachable: stitching with the aliases it last listed")
+            return self._last_aliases
 
     async def resolve(self, alias: str) -> registry.ResolvedVersion:
-        return await asyncio.to_thread(registry.resolve, self.mlflow, self.model_name, alias)
+        """The version ``alias`` points at; while MLflow is down, the one it pointed at last."""
+        try:
+            resolved = await asyncio.to_thread(registry.resolve, self.mlflow, self.model_name, alias)
+        except registry.RegistryUnavailable:
+            known = self._last_resolved.get(alias)
+            if known is None:
+                raise
+            log.warning(
+                "MLflow unreachable: serving %s at version %s, as last resolved", alias, known.version
+            )
+            return known
+        self._last_resolved[alias] = resolved
+        return resolved
 
     async def base_date(self, version: str) -> date | None:
         """The training base date recorded on a version (immutable, so cached)."""
@@ -215,12 +247,12 @@ class Forecaster:
 
     async def plan(self) -> list[Segment]:
         frames = await self.frames()
-        return stitch_plan(await self.aliases(), self.champion_start, frames.bars.index[-1])
+        return stitch_plan(await self._aliases_for_forecast(), self.champion_start, frames.bars.index[-1])
 
     async def champion(self) -> Forecast:
         """The stitched backtest: one batched request per alias, concurrently."""
         frames = await self.frames()
-        segments = stitch_plan(await self.aliases(), self.champion_start, frames.bars.index[-1])
+        segments = stitch_plan(await self._aliases_for_forecast(), self.champion_start, frames.bars.index[-1])
         if not segments:
             raise LookupError(
                 f"no backtest aliases dated on or after the champion start {self.champion_start}"

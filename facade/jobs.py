@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from btcforecast.durable import open_durable
 from btcforecast.errors import DependencyUnavailable
 
 log = logging.getLogger("facade.jobs")
@@ -67,13 +66,7 @@ class JobStore:
     """Jobs by id in one sqlite file; calls are short and serialised by a lock."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute(_SCHEMA)
+        self._conn, self._lock = open_durable(path, _SCHEMA)
 
     def create(self, kind: str, params: dict[str, Any], callback_url: str) -> Job:
         now = time.time()

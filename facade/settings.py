@@ -30,7 +30,7 @@ class FacadeSettings(CoreSettings):
     modelalias_name: str = Field("btc-lstm-production", description="ModelAlias /reload patches (cluster)")
     modelalias_namespace: str = Field("default", description="namespace of that ModelAlias (cluster)")
     cluster_reload_timeout: float = Field(
-        300.0, gt=0, description="seconds /reload waits for the operator to roll an alias out (cluster)"
+        120.0, gt=0, description="seconds /reload waits for the operator to roll an alias out (cluster)"
     )
 
     callback_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for signed callbacks")

@@ -22,6 +22,7 @@ from kserve.protocol.dataplane import DataPlane
 from pydantic import BaseModel
 
 from btcforecast.aliases import InvalidAliasError
+from btcforecast.bodylimit import BodySizeLimit
 from btcforecast.errors import DependencyUnavailable
 from btcforecast.model import ModelFormatError
 from btcforecast.registry import AliasNotFoundError, VersionNotFoundError
@@ -159,6 +160,11 @@ def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:
 
 
 def install(app: FastAPI, model: ForecastModel, dataplane: DataPlane) -> None:
-    """Add our routes and error mapping to ``app`` before KServe adds its own (first match wins)."""
+    """Add our routes, error mapping and body limit to ``app`` before KServe adds its own routes.
+
+    KServe reads whole bodies into memory with no limit; the limit refuses an oversized body (413)
+    from its Content-Length, or as soon as a chunked one passes ``MAX_BODY_BYTES``.
+    """
     add_exception_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=model.settings.max_body_bytes, error_key="error")
     app.include_router(build_router(model, dataplane))

@@ -17,6 +17,11 @@ class PredictorSettings(CoreSettings):
         None, description="bearer token for the reload endpoint; unset = open"
     )
     max_windows: int = Field(10_000, ge=1, description="largest N accepted in one request")
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1,
+        description="largest request body read (413 beyond); MAX_WINDOWS as JSON is about 20 MB",
+    )
     version_cache_size: int = Field(16, ge=1, description="model versions kept loaded (LRU)")
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads")
     load_retry_initial: float = Field(

@@ -1,6 +1,7 @@
 """A local MLflow tracking server: sqlite backend, artifacts served by the server itself.
 
-Used by `make up` and by the test fixtures; clients then need only the tracking URI.
+Used by `make up` and by the test fixtures; clients then need only the tracking URI. Artifacts go
+to a local folder, or to S3 when the settings name an S3 endpoint (the server alone talks to S3).
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ import sys
 from pathlib import Path
 
 from btcforecast.services.process import ManagedProcess, free_port
+from btcforecast.settings import CoreSettings
+
+ARTIFACTS_BUCKET = "mlflow"
 
 
-def mlflow_argv(state_dir: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+def mlflow_argv(state_dir: Path, port: int, artifacts: str, host: str = "127.0.0.1") -> list[str]:
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     return [
         mlflow,
@@ -20,7 +24,7 @@ def mlflow_argv(state_dir: Path, port: int, host: str = "127.0.0.1") -> list[str
         "--backend-store-uri",
         f"sqlite:///{(state_dir / 'mlflow.db').resolve()}",
         "--artifacts-destination",
-        str((state_dir / "artifacts").resolve()),
+        artifacts,
         "--serve-artifacts",
         "--host",
         host,
@@ -31,14 +35,45 @@ def mlflow_argv(state_dir: Path, port: int, host: str = "127.0.0.1") -> list[str
     ]
 
 
-def mlflow_server(state_dir: Path, port: int | None = None, ready_timeout: float = 60.0) -> ManagedProcess:
-    """A not-yet-started MLflow server keeping its state in ``state_dir``."""
+def s3_artifacts(settings: CoreSettings, bucket: str = ARTIFACTS_BUCKET) -> tuple[str, dict[str, str]]:
+    """The artifacts destination in S3 and the environment the server needs to reach it.
+
+    Creates the bucket if it is missing.
+    """
+    from btcforecast.market.store import s3_client
+
+    client = s3_client(settings)
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        client.create_bucket(Bucket=bucket)
+    secret = settings.aws_secret_access_key.get_secret_value() if settings.aws_secret_access_key else ""
+    env = {
+        "MLFLOW_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "AWS_ACCESS_KEY_ID": settings.aws_access_key_id or "",
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": settings.aws_region,
+    }
+    return f"s3://{bucket}/artifacts", env
+
+
+def mlflow_server(
+    state_dir: Path,
+    port: int | None = None,
+    ready_timeout: float = 60.0,
+    s3: CoreSettings | None = None,
+) -> ManagedProcess:
+    """A not-yet-started MLflow server keeping its state in ``state_dir`` (artifacts in S3 if ``s3``)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    if s3 is not None and s3.s3_endpoint_url:
+        artifacts, s3_env = s3_artifacts(s3)
+        env.update(s3_env)
+    else:
+        artifacts = str((state_dir / "artifacts").resolve())
     return ManagedProcess(
         name="mlflow",
-        argv=mlflow_argv(state_dir, port),
+        argv=mlflow_argv(state_dir, port, artifacts),
         env=env,
         log_path=state_dir / "mlflow.log",
         ready_url=f"http://127.0.0.1:{port}/health",

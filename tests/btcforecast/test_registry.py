@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from btcforecast import registry
+from btcforecast.market.store import s3_client
 from btcforecast.model import CONFIG_FILE, WEIGHTS_FILE
-from btcforecast.services.mlflow_server import mlflow_server
+from btcforecast.services.mlflow_server import ARTIFACTS_BUCKET, mlflow_server
 from btcforecast.services.process import free_port
 from btcforecast.training import TrainedModel
 from tests.fixtures.registry import RegisteredModel
@@ -119,3 +120,19 @@ def test_mlflow_server_helper_stops_and_restarts_on_its_port(tmp_path: Path) -> 
         assert server.url == url
         assert registry.list_aliases(registry.connect(url), "x") == {}
     assert not server.running
+
+
+def test_model_files_round_trip_through_s3_artifact_storage(
+    seaweedfs, trained_models: dict[date, TrainedModel], tmp_path: Path
+) -> None:
+    s3 = seaweedfs.settings()
+    with mlflow_server(tmp_path / "mlflow", s3=s3) as server:
+        client = registry.connect(server.url)
+        trained = trained_models[date(2025, 3, 27)]
+        registry.register(client, "btc-lstm-s3", trained, alias="backtest_20250327")
+        loaded = registry.load_alias(client, "btc-lstm-s3", "20250327", tmp_path / "cache")
+    stored = s3_client(s3).list_objects_v2(Bucket=ARTIFACTS_BUCKET)["Contents"]
+    assert any(obj["Key"].endswith(f"model/{WEIGHTS_FILE}") for obj in stored)
+    windows = torch.rand(3, loaded.config.window, loaded.config.n_features) + 1
+    with torch.inference_mode():
+        assert torch.equal(loaded.model(windows), trained.model(windows))

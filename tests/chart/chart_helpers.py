@@ -35,6 +35,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     },
     "hot-reload": {"modelAlias": {"strategy": "HotReload"}},
     "all-namespaces": {"operator": {"watchAllNamespaces": True}},
+    "local-reload": {"facade": {"reloadMode": "local"}},
 }
 
 helm.disable_logging()  # the loader logs an INFO line for the crds/ symlink on every load

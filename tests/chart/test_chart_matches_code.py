@@ -58,7 +58,7 @@ def our_containers(docs) -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("component", list(SETTINGS))
-@pytest.mark.parametrize("name", ["defaults", "kserve-on", "external-stores", "hot-reload"])
+@pytest.mark.parametrize("name", ["defaults", "kserve-on", "external-stores", "hot-reload", "local-reload"])
 def test_every_env_var_the_chart_sets_is_a_settings_field(render, name: str, component: str) -> None:
     containers = [c for comp, c in our_containers(render(VALUE_SETS[name])) if comp == component]
     assert containers, f"no {component} container rendered"

@@ -196,3 +196,57 @@ def test_operator_watch_all_namespaces_uses_a_clusterrole(render) -> None:
     [dep] = find(docs, "Deployment", "operator")
     assert "--all-namespaces" in dep["spec"]["template"]["spec"]["containers"][0]["command"]
     assert not find(docs, "Role", "operator")
+
+
+def _facade_env(docs) -> dict[str, dict]:
+    [dep] = find(docs, "Deployment", "facade")
+    return env_of(dep["spec"]["template"]["spec"]["containers"][0])
+
+
+def test_facade_in_cluster_mode_patches_the_modelalias_and_needs_no_reload_token(render) -> None:
+    env = _facade_env(render({}))
+    assert env["RELOAD_MODE"]["value"] == "cluster"
+    assert env["MODELALIAS_NAME"]["value"] == "btc-lstm-production"
+    assert env["MODELALIAS_NAMESPACE"]["value"] == "btc-forecast"
+    assert env["CLUSTER_RELOAD_TIMEOUT"]["value"] == "120"
+    assert "RELOAD_TOKEN" not in env
+
+
+def test_facade_in_local_mode_reads_the_reload_token_from_the_secret(render) -> None:
+    env = _facade_env(render(VALUE_SETS["local-reload"]))
+    assert env["RELOAD_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "btc-forecast-secrets",
+        "key": "RELOAD_TOKEN",
+    }
+
+
+def test_callbacks_may_go_to_the_bundled_receiver_by_service_name_and_fqdn(render) -> None:
+    hosts = _facade_env(render({}))["CALLBACK_ALLOWLIST"]["value"].split(",")
+    assert {"btc-forecast-callback", "btc-forecast-callback.btc-forecast.svc.cluster.local"} <= set(hosts)
+
+
+def test_the_facade_ingress_waits_longer_than_a_cluster_reload(render) -> None:
+    [ingress] = find(render({}), "Ingress", "facade")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "150"
+    mine = {"ingress": {"annotations": {"nginx.ingress.kubernetes.io/proxy-read-timeout": "600"}}}
+    [ingress] = find(render(mine), "Ingress", "facade")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "600"
+
+
+def _operator_secret_names(docs) -> list[str]:
+    return [
+        name
+        for role in find(docs, "Role", "operator")
+        for rule in role["rules"]
+        if "secrets" in rule["resources"]
+        for name in rule["resourceNames"]
+    ]
+
+
+def test_operator_reads_only_the_charts_secret_by_default(render) -> None:
+    assert _operator_secret_names(render({})) == ["btc-forecast-secrets"]
+
+
+def test_operator_read_secrets_adds_names_and_keeps_the_charts_own(render) -> None:
+    docs = render({"operator": {"readSecrets": ["team-a-reload", "btc-forecast-secrets"]}})
+    assert sorted(_operator_secret_names(docs)) == ["btc-forecast-secrets", "team-a-reload"]

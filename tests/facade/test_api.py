@@ -62,6 +62,13 @@ def test_predict_accepts_a_json_body_and_a_range(api: httpx.Client) -> None:
     assert len(body["predictions"]) == 48
 
 
+def test_a_named_alias_takes_start_date_and_end_date(api: httpx.Client) -> None:
+    params = {"alias": "production", "start_date": "2025-07-01", "end_date": "2025-07-02"}
+    body = api.post("/predict", params=params).json()
+    assert body["start_date"] == "2025-07-01 00:00:00" and body["end_date"] == "2025-07-02 23:00:00"
+    assert len(body["predictions"]) == 48
+
+
 def test_a_named_alias_predicts_from_its_models_base_date(api: httpx.Client) -> None:
     body = api.post("/predict", params={"alias": "production"}).json()
     assert body["start_date"] == "2025-07-24 00:00:00"  # production = the 20250724 model

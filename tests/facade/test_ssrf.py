@@ -8,9 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from facade.main import create_app
-from facade.settings import FacadeSettings
 from facade.ssrf import Allowlist, UnsafeCallbackURL, check_callback_url
+from tests.facade.inprocess import offline_facade, offline_settings
 
 DEFAULT = Allowlist(["127.0.0.1", "localhost", "::1"])
 
@@ -61,22 +60,8 @@ def test_an_allowlisted_name_that_resolves_to_metadata_is_refused() -> None:
 @pytest.fixture
 async def offline_app(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The facade in-process; its one outbound client fails the test if anything is ever sent."""
-
-    def forbidden(request: httpx.Request) -> httpx.Response:
-        pytest.fail(f"the facade sent a request to {request.url}")
-
-    outbound = httpx.AsyncClient(transport=httpx.MockTransport(forbidden))
-    settings = FacadeSettings(
-        state_dir=tmp_path,
-        mlflow_tracking_uri="http://127.0.0.1:9",
-        market_data_uri=str(tmp_path / "none.parquet"),
-    )
-    app = create_app(settings, http_client=outbound)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://facade") as client:
-            yield client
-    await outbound.aclose()
+    async with offline_facade(offline_settings(tmp_path)) as client:
+        yield client
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,15 @@ def test_bad_modelalias_is_refused_by_the_schema(name: str) -> None:
         validator().validate(BAD[name])
 
 
+def test_a_failed_status_names_the_failed_version_as_a_declared_string() -> None:
+    obj = sample()
+    obj["status"] = {"phase": "Failed", "resolvedVersion": "6", "failedVersion": "7"}
+    validator().validate(obj)
+    obj["status"]["failedVersion"] = 7
+    with pytest.raises(jsonschema.ValidationError):
+        validator().validate(obj)
+
+
 def test_bad_status_phase_is_refused() -> None:
     obj = sample()
     obj["status"] = {"phase": "Done"}

@@ -141,6 +141,15 @@ async def roll_deployment(
     )
 
 
+async def deployment_controller(kube: KubeApi, namespace: str, name: str = "predictor") -> None:
+    """Play the Deployment controller for good (run it as a task): every spec change rolls out at once."""
+    while True:
+        dep = await get(kube, namespace, "deployments", name)
+        if (dep.get("status") or {}).get("observedGeneration") != dep["metadata"]["generation"]:
+            await roll_deployment(kube, namespace, name)
+        await asyncio.sleep(0.2)
+
+
 async def events(kube: KubeApi, namespace: str) -> list[dict[str, Any]]:
     return list((await kube.request("GET", path(namespace, "events"))).get("items") or [])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,7 @@ import pytest
 from btcf_operator.kube import KubeApi
 
 from btcforecast.services.process import free_port
-from facade.main import create_app
-from facade.settings import FacadeSettings
+from tests.facade.inprocess import offline_facade, offline_settings
 from tests.fixtures.registry import RegisteredModel
 from tests.operator import objects as o
 from tests.operator.kube_emulator import write_kubeconfig
@@ -31,67 +30,42 @@ pytestmark = pytest.mark.timeout(300)
 MODELALIAS = "btc-lstm-production"
 
 
-@asynccontextmanager
-async def cluster_facade(
-    tmp_path: Path, namespace: str, model: str, *, timeout: float = 60.0
-) -> AsyncIterator[httpx.AsyncClient]:
+def cluster_facade(
+    tmp_path: Path, namespace: str, model: str = "btc-lstm", *, timeout: float = 60.0
+) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """The facade app with RELOAD_MODE=cluster; credentials come from KUBECONFIG (the emulator)."""
-
-    def forbidden(request: httpx.Request) -> httpx.Response:
-        pytest.fail(f"the facade sent a request to {request.url}")
-
-    outbound = httpx.AsyncClient(transport=httpx.MockTransport(forbidden))
-    settings = FacadeSettings(
-        state_dir=tmp_path,
-        mlflow_tracking_uri="http://127.0.0.1:9",
-        market_data_uri=str(tmp_path / "none.parquet"),
+    settings = offline_settings(
+        tmp_path,
         model_name=model,
         reload_mode="cluster",
         modelalias_name=MODELALIAS,
         modelalias_namespace=namespace,
         cluster_reload_timeout=timeout,
     )
-    app = create_app(settings, http_client=outbound)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://facade", timeout=timeout + 30
-            ) as client,
-        ):
-            yield client
-    finally:
-        await outbound.aclose()
+    return offline_facade(settings, timeout=timeout + 30)
 
 
-async def _controller(kube: KubeApi, namespace: str) -> None:
-    """Plays the Deployment controller: every spec change is rolled out at once."""
-    while True:
-        dep = await o.get(kube, namespace, "deployments", "predictor")
-        if (dep.get("status") or {}).get("observedGeneration") != dep["metadata"]["generation"]:
-            await o.roll_deployment(kube, namespace, "predictor")
-        await asyncio.sleep(0.2)
-
-
-@asynccontextmanager
-async def operated(
-    kube: KubeApi, namespace: str, start_operator, model: RegisteredModel
-) -> AsyncIterator[None]:
-    """A predictor Deployment, the real operator, and a ModelAlias on `production` already Ready."""
+@pytest.fixture
+async def operated_facade(
+    kube: KubeApi, namespace: str, start_operator, registered: RegisteredModel, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The cluster-mode facade over a predictor Deployment, the real operator and a ModelAlias Ready
+    on `production` of the session's `btc-lstm` (whose MLflow aliases no test moves)."""
     await o.create(kube, namespace, "deployments", o.deployment("predictor"))
-    start_operator(model.tracking_uri)
-    await o.create(kube, namespace, "modelaliases", o.model_alias(MODELALIAS, model.name, "production"))
-    controller = asyncio.create_task(_controller(kube, namespace))
+    start_operator(registered.tracking_uri)
+    ma = o.model_alias(MODELALIAS, registered.name, "production")
+    await o.create(kube, namespace, "modelaliases", ma)
+    controller = asyncio.create_task(o.deployment_controller(kube, namespace))
     try:
         await o.wait_status(kube, namespace, MODELALIAS, lambda s: s.get("phase") == "Ready", what="Ready")
-        yield
+        async with cluster_facade(tmp_path, namespace, registered.name) as facade:
+            yield facade
     finally:
         controller.cancel()
 
 
-async def _answer_as_operator(kube: KubeApi, namespace: str, status: dict[str, Any]) -> None:
-    """Wait for the facade's spec change, then write ``status`` for that generation."""
-    first = (await o.get(kube, namespace, "modelaliases", MODELALIAS))["metadata"]["generation"]
+async def _answer_as_operator(kube: KubeApi, namespace: str, first: int, status: dict[str, Any]) -> None:
+    """Wait for the facade's spec change (a generation after ``first``), then write ``status`` for it."""
     moved = await o.wait_for(
         lambda: o.get(kube, namespace, "modelaliases", MODELALIAS),
         lambda ma: ma["metadata"]["generation"] > first,
@@ -102,43 +76,37 @@ async def _answer_as_operator(kube: KubeApi, namespace: str, status: dict[str, A
 
 
 async def test_reload_answers_with_the_version_the_operator_rolled_out(
-    kube: KubeApi, namespace: str, start_operator, registered: RegisteredModel, tmp_path: Path
+    operated_facade: httpx.AsyncClient, kube: KubeApi, namespace: str, registered: RegisteredModel
 ) -> None:
-    async with (
-        operated(kube, namespace, start_operator, registered),
-        cluster_facade(tmp_path, namespace, registered.name) as facade,
-    ):
-        response = await facade.post("/reload", params={"alias": "20250327"})
-        assert response.status_code == 200, response.text
-        assert response.json() == {
-            "status": "reloaded",
-            "model_alias": "backtest_20250327",
-            "model_version": registered.version_of("backtest_20250327"),
-        }
-        dep = await o.get(kube, namespace, "deployments", "predictor")
-        [container] = dep["spec"]["template"]["spec"]["containers"]
-        env = {e["name"]: e.get("value") for e in container["env"]}
-        assert env["MODEL_VERSION"] == registered.version_of("backtest_20250327")
+    response = await operated_facade.post("/reload", params={"alias": "20250327"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "reloaded",
+        "model_alias": "backtest_20250327",
+        "model_version": registered.version_of("backtest_20250327"),
+    }
+    dep = await o.get(kube, namespace, "deployments", "predictor")
+    [container] = dep["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MODEL_VERSION"] == registered.version_of("backtest_20250327")
 
 
 async def test_an_unknown_alias_is_404_naming_it_and_the_modelalias_keeps_its_alias(
-    kube: KubeApi, namespace: str, start_operator, registered: RegisteredModel, tmp_path: Path
+    operated_facade: httpx.AsyncClient, kube: KubeApi, namespace: str
 ) -> None:
-    async with (
-        operated(kube, namespace, start_operator, registered),
-        cluster_facade(tmp_path, namespace, registered.name) as facade,
-    ):
-        response = await facade.post("/reload", params={"alias": "20990101"})
-        assert response.status_code == 404, response.text
-        assert "backtest_20990101" in response.json()["detail"]
-        ma = await o.get(kube, namespace, "modelaliases", MODELALIAS)
-        assert ma["spec"]["alias"] == "production"
+    response = await operated_facade.post("/reload", params={"alias": "20990101"})
+    assert response.status_code == 404, response.text
+    assert "backtest_20990101" in response.json()["detail"]
+    ma = await o.get(kube, namespace, "modelaliases", MODELALIAS)
+    assert ma["spec"]["alias"] == "production"
 
 
 async def test_a_failed_rollout_is_502_with_the_operators_reason(
     kube: KubeApi, namespace: str, tmp_path: Path
 ) -> None:
-    await o.create(kube, namespace, "modelaliases", o.model_alias(MODELALIAS, "btc-lstm", "production"))
+    created = await o.create(
+        kube, namespace, "modelaliases", o.model_alias(MODELALIAS, "btc-lstm", "production")
+    )
     failed = {
         "phase": "Failed",
         "message": "version 3 was not ready in time; rolled back to 2",
@@ -147,8 +115,9 @@ async def test_a_failed_rollout_is_502_with_the_operators_reason(
             {"type": "RolledOut", "status": "False", "reason": "DeadlineExceeded"},
         ],
     }
-    async with cluster_facade(tmp_path, namespace, "btc-lstm") as facade:
-        operator = asyncio.create_task(_answer_as_operator(kube, namespace, failed))
+    async with cluster_facade(tmp_path, namespace) as facade:
+        generation = created["metadata"]["generation"]
+        operator = asyncio.create_task(_answer_as_operator(kube, namespace, generation, failed))
         response = await facade.post("/reload", params={"alias": "staging"})
         await operator
     assert response.status_code == 502
@@ -159,14 +128,14 @@ async def test_no_answer_from_the_operator_in_time_is_504(
     kube: KubeApi, namespace: str, tmp_path: Path
 ) -> None:
     await o.create(kube, namespace, "modelaliases", o.model_alias(MODELALIAS, "btc-lstm", "production"))
-    async with cluster_facade(tmp_path, namespace, "btc-lstm", timeout=1.0) as facade:
+    async with cluster_facade(tmp_path, namespace, timeout=1.0) as facade:
         response = await facade.post("/reload", params={"alias": "staging"})
     assert response.status_code == 504
     assert "staging" in response.json()["detail"]
 
 
 async def test_a_missing_modelalias_is_503_naming_it(kube: KubeApi, namespace: str, tmp_path: Path) -> None:
-    async with cluster_facade(tmp_path, namespace, "btc-lstm") as facade:
+    async with cluster_facade(tmp_path, namespace) as facade:
         response = await facade.post("/reload", params={"alias": "staging"})
     assert response.status_code == 503
     assert f"{namespace}/{MODELALIAS}" in response.json()["detail"]
@@ -177,7 +146,7 @@ async def test_an_unreachable_api_server_is_503(
 ) -> None:
     nowhere = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("KUBECONFIG", str(nowhere))
-    async with cluster_facade(tmp_path, namespace, "btc-lstm") as facade:
+    async with cluster_facade(tmp_path, namespace) as facade:
         response = await facade.post("/reload", params={"alias": "staging"})
     assert response.status_code == 503
     assert "unreachable" in response.json()["detail"]
@@ -187,7 +156,7 @@ async def test_without_kubernetes_credentials_the_facade_starts_and_reload_is_50
     namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
-    async with cluster_facade(tmp_path, namespace, "btc-lstm") as facade:
+    async with cluster_facade(tmp_path, namespace) as facade:
         response = await facade.post("/reload", params={"alias": "staging"})
     assert response.status_code == 503
     assert "no Kubernetes credentials" in response.json()["detail"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,23 +24,14 @@ from tests.operator.kube_emulator import write_kubeconfig
 pytestmark = pytest.mark.timeout(300)
 
 
-async def _controller(kube: KubeApi, namespace: str) -> None:
-    """Plays the Deployment controller: every spec change is rolled out at once."""
-    while True:
-        dep = await o.get(kube, namespace, "deployments", "predictor")
-        if (dep.get("status") or {}).get("observedGeneration") != dep["metadata"]["generation"]:
-            await o.roll_deployment(kube, namespace, "predictor")
-        await asyncio.sleep(0.2)
-
-
 async def test_set_alias_and_wait_answers_with_the_version_rolled_out_or_the_failure_reason(
-    kube: KubeApi, namespace: str, start_operator, register_models: Callable[..., RegisteredModel]
+    kube: KubeApi, namespace: str, start_operator, registered: RegisteredModel
 ) -> None:
-    model = register_models()
+    model = registered  # only the ModelAlias moves: the registry's aliases stay as they are
     await o.create(kube, namespace, "deployments", o.deployment("predictor"))
     start_operator(model.tracking_uri)
     await o.create(kube, namespace, "modelaliases", o.model_alias("ma", model.name, "production"))
-    controller = asyncio.create_task(_controller(kube, namespace))
+    controller = asyncio.create_task(o.deployment_controller(kube, namespace))
     try:
         answer = await set_alias_and_wait(
             kube, namespace, "ma", "backtest_20250327", timeout=60, interval=0.2

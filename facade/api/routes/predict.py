@@ -41,9 +41,13 @@ async def post_predict(
     end: Annotated[
         str | None, Query(description="last hour to predict (default: the end of the data)")
     ] = None,
+    start_date: Annotated[str | None, Query(description="the seed's name for start")] = None,
+    end_date: Annotated[str | None, Query(description="the seed's name for end")] = None,
     callback_url: Annotated[str | None, Query(description="answer 202 and POST the result here")] = None,
     body: Annotated[PredictRequest | None, Body()] = None,
 ) -> Response:
+    start = start if start is not None else start_date
+    end = end if end is not None else end_date
     if body is not None:
         alias = body.alias if body.alias is not None else alias
         start = body.start if body.start is not None else start
