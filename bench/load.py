@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -378,12 +379,16 @@ def main(argv: list[str] | None = None) -> int:
     bars = read_csv(args.csv) if args.csv else generate_bars()
     print(f"data: {bars.attrs.get('source')}, {len(bars)} bars; work dir {work}", flush=True)
     procs: dict[str, ManagedProcess] = {}
+    code = 1
     try:
         versions = start_stack(work, bars, procs)
-        return asyncio.run(run(args, procs, versions, bars, work))
+        code = asyncio.run(run(args, procs, versions, bars, work))
+        return code
     finally:
         for p in reversed(list(procs.values())):
             p.stop()
+        if code == 0:
+            shutil.rmtree(work, ignore_errors=True)  # kept on failure: the logs are in it
 
 
 if __name__ == "__main__":

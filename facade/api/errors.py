@@ -8,10 +8,13 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from btcforecast.aliases import InvalidAliasError
+from btcforecast.bodylimit import BodyTooLarge
 from btcforecast.errors import DependencyUnavailable
 from btcforecast.market import MarketDataNotFound
 from btcforecast.modelalias import ReloadFailed, ReloadTimeout
@@ -40,7 +43,29 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": f"invalid request: {problems}"})
 
 
+async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI answers a body it cannot read with a bare 400 "error parsing the body"; say why instead.
+
+    A chunked body cut off by the size limit is a 413 (the limit's own answer never gets a chance:
+    FastAPI catches the error while reading); bytes that are not UTF-8 JSON are a 422 like any
+    other malformed body.
+    """
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, BodyTooLarge):
+        limit = request.app.state.settings.max_body_bytes
+        return JSONResponse(
+            status_code=413, content={"detail": f"request body is over the {limit}-byte limit"}
+        )
+    if exc.status_code == 400 and cause is not None:
+        problem = f"{type(cause).__name__}: {str(cause)[:200]}"
+        return JSONResponse(
+            status_code=422, content={"detail": f"invalid request: the body is not readable JSON ({problem})"}
+        )
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(InvalidAliasError, _answer(422))
     app.add_exception_handler(InputError, _answer(422))

@@ -41,9 +41,9 @@ from tests.facade.conftest import (  # noqa: E402, F401  (fixtures, re-exported 
     SECRET,
     market_uri,
     predictor,
-    receiver,
 )
 from tests.fixtures.registry import RegisteredModel  # noqa: E402
+from tests.predictor.conftest import windows  # noqa: E402, F401  (fixture)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 KSERVE_NAME = "btc-lstm"
