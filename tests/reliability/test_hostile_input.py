@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,8 @@ class Case:
     params: dict[str, str] | None = None
     json_body: Any = None
     content: bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] | Callable[[], dict[str, str]] = field(default_factory=dict)
+    """Headers, or a function making them when the request is sent (signatures carry the time)."""
 
 
 def facade(id: str, method: str, path: str, status: int, *words: str, **kw: Any) -> Case:
@@ -109,8 +110,12 @@ BINARY_HEADER = json.dumps(
 SIGNED_BODY = b'{"job_id":"hostile-1","status":"succeeded"}'
 
 
-def signed(body: bytes, *, secret: str = SECRET, age: int = 0) -> dict[str, str]:
-    return {SIGNATURE_HEADER: sign(secret, body, int(time.time()) - age), "content-type": "application/json"}
+def signed(body: bytes, *, secret: str = SECRET, age: int = 0) -> Callable[[], dict[str, str]]:
+    """Signature headers made at send time: a table built at collection would go stale in a long run."""
+    return lambda: {
+        SIGNATURE_HEADER: sign(secret, body, int(time.time()) - age),
+        "content-type": "application/json",
+    }
 
 
 CASES: list[Case] = [
@@ -401,7 +406,7 @@ CASES: list[Case] = [
         401,
         "signature",
         content=SIGNED_BODY,
-        headers={SIGNATURE_HEADER: f"t={int(time.time())},v1={'0' * 64}"},
+        headers=lambda: {SIGNATURE_HEADER: f"t={int(time.time())},v1={'0' * 64}"},
     ),
     receiver(
         "signature-wrong-secret",
@@ -511,7 +516,8 @@ async def test_a_hostile_request_is_a_4xx_naming_the_problem_and_stores_nothing(
     live_before = services.predictor.model.live.version
     cached_before = services.predictor.model.swapper.cache.versions()
 
-    kwargs: dict[str, Any] = {"params": case.params, "headers": case.headers}
+    headers = case.headers() if callable(case.headers) else case.headers
+    kwargs: dict[str, Any] = {"params": case.params, "headers": headers}
     if case.json_body is not None:
         kwargs["json"] = case.json_body
     elif case.content is not None:
