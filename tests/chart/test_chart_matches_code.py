@@ -90,6 +90,16 @@ def test_predictor_command_passes_the_documented_port(render) -> None:
     assert cmd[cmd.index("--model_name") + 1] == "btc-lstm"
 
 
+@pytest.mark.parametrize("component", ["facade", "callback"])
+def test_web_components_listen_on_every_interface_at_their_container_port(render, component: str) -> None:
+    """Their own default host is 127.0.0.1 (right for `make up`, unreachable in a pod)."""
+    [dep] = find(render({}), "Deployment", component)
+    [c] = dep["spec"]["template"]["spec"]["containers"]
+    cmd = c["command"]
+    assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
+    assert cmd[cmd.index("--port") + 1] == str(c["ports"][0]["containerPort"]) == str(PORTS[component])
+
+
 def modules_run(docs) -> set[str]:
     mods = set()
     for _, c in our_containers(docs):
@@ -114,9 +124,7 @@ def test_every_module_the_chart_runs_exists(render, module: str, component: str)
     assert module in modules_run(render(VALUE_SETS["all-namespaces"]))
     settings_fields(component)  # skips until the component has landed (its settings class exists)
     runnable = module if "." in module else f"{module}.__main__"
-    if importlib.util.find_spec(runnable) is None:
-        # TODO(lead): once every component has landed, turn this skip into a failure.
-        pytest.skip(f"{runnable} is not written yet (the chart runs it)")
+    assert importlib.util.find_spec(runnable) is not None, f"the chart runs {runnable}, which does not exist"
 
 
 def test_btcf_console_script_is_declared() -> None:
