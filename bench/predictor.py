@@ -277,7 +277,8 @@ def main() -> None:
 
             rows += forward_figures(load_model(model_dir)[0], windows)
     print(
-        f"\nbtc-forecast predictor bench ({'real' if csv else 'synthetic'} data, torch threads 1, "
+        f"\nbtc-forecast predictor bench ({'real' if csv else 'synthetic'} data, "
+        f"predictor torch threads {os.environ.get('TORCH_THREADS', '1')}, bare forward 1 thread, "
         f"{os.cpu_count()} cores, loopback)\n"
     )
     print(f"| {'case':42} | {'server':9} | {'p50 ms':>8} | {'p99 ms':>8} | {'req/s':>7} |")
