@@ -32,7 +32,7 @@ class ModelConfig:
     feature_names: list[str]
     window: int
     close_index: int
-    hidden_size: int = 64
+    hidden_size: int = 32
     num_layers: int = 1
     feature_mean: list[float] = field(default_factory=list)
     feature_std: list[float] = field(default_factory=list)

@@ -33,9 +33,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainingParams:
+    """Defaults as documented in the README.
+
+    ``hidden_size`` is 32 where the original used 64: on four base dates (2025-01-02, 03-27, 05-01,
+    06-26) the validation MAE of the two differed by under 1 USD (e.g. 216.3 vs 215.9), both within
+    1.5% of persistence, while 32 halves training time and batched inference (3,048 windows: 28 ms
+    against 65 ms on one thread) -- the capacity of 64 is not used by 30 days of BTC-only features.
+    """
+
     train_days: int = 30
     window: int = WINDOW
-    hidden_size: int = 64
+    hidden_size: int = 32
     num_layers: int = 1
     epochs: int = 60
     patience: int = 10
