@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from btcforecast import registry
-from btcforecast.backtests import DEFAULT_END, DEFAULT_START
+from btcforecast.backtests import DEFAULT_END, DEFAULT_START, base_dates
 from btcforecast.market import open_store
 from btcforecast.seeding import seed
 from btcforecast.services.mlflow_server import mlflow_server
@@ -31,6 +31,7 @@ from btcforecast.settings import CoreSettings
 
 log = logging.getLogger(__name__)
 PREDICTOR_READY_TIMEOUT = 180.0
+EXAMPLE_DATE = date(2025, 3, 27)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,13 @@ def component_processes(
             f"{base}:{ports.facade}/health",
         ),
     ]
+
+
+def example_alias(backtests: tuple[date, date]) -> str:
+    """20250327 (the README's example) when it was trained, else the newest backtest."""
+    if backtests[0] <= EXAMPLE_DATE <= backtests[1] and (EXAMPLE_DATE - backtests[0]).days % 7 == 0:
+        return f"{EXAMPLE_DATE:%Y%m%d}"
+    return f"{base_dates(*backtests)[-1]:%Y%m%d}"
 
 
 def busy_ports(ports: LocalPorts, with_s3: bool) -> list[str]:
@@ -191,7 +199,7 @@ def run_stack(
             f"  callback receiver  http://{LOOPBACK}:{ports.callback}/results\n"
             f"  MLflow             {mlflow.url}\n"
             f"  market data        {run_settings.resolved_market_data_uri} ({report.data.source})\n"
-            f"  try: curl -X POST 'http://{LOOPBACK}:{ports.facade}/predict?alias=20250327'\n"
+            f"  try: curl -X POST 'http://{LOOPBACK}:{ports.facade}/predict?alias={example_alias(backtests)}'\n"
             "Ctrl-C stops everything.",
             flush=True,
         )

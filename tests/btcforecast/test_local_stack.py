@@ -10,12 +10,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 
-from btcforecast.local_stack import LocalPorts
+from btcforecast.local_stack import LocalPorts, example_alias
 from btcforecast.services.process import LOOPBACK, free_ports, port_open
 
 UP_TIMEOUT = 420.0
@@ -77,10 +78,16 @@ def _logs(state: Path) -> str:
     return "".join(out)
 
 
+def test_the_suggested_curl_names_a_backtest_that_was_trained() -> None:
+    assert example_alias((date(2025, 1, 2), date(2025, 6, 26))) == "20250327"
+    assert example_alias((date(2025, 7, 17), date(2025, 7, 24))) == "20250724"
+
+
 def test_up_prints_where_everything_is(stack: Stack) -> None:
     text = "".join(stack.lines)
     assert f"http://{LOOPBACK}:{stack.ports.facade}" in text
     assert f"http://{LOOPBACK}:{stack.ports.predictor}" in text
+    assert "predict?alias=20250724" in text
 
 
 def test_up_serves_a_backtest_prediction(stack: Stack) -> None:

@@ -21,9 +21,10 @@ SECRET = "receiver-secret"
 @pytest.fixture
 async def receiver(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(CallbackSettings(state_dir=tmp_path, callback_secret=SECRET, max_body_bytes=10_000))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://receiver"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://receiver") as client,
+    ):
         yield client
 
 
