@@ -1,40 +1,24 @@
-"""Fixtures for the predictor: in-process apps over real MLflow, and windows to send.
-
-KServe parses the command line when it is first imported; import it here with pytest's arguments
-hidden, before any test module imports the predictor.
-"""
+"""Fixtures for the predictor: in-process apps over real MLflow, and windows to send."""
 
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-_argv, sys.argv = sys.argv, sys.argv[:1]
-try:
-    import kserve.model_server
-finally:
-    sys.argv = _argv
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from fastapi import FastAPI
 
-from collections.abc import AsyncIterator, Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
-from fastapi.responses import ORJSONResponse  # noqa: E402
-
-from btcforecast import registry  # noqa: E402
-from btcforecast.features import compute_features, history_start, windows_for_range  # noqa: E402
-from predictor.model import ForecastModel  # noqa: E402
-from predictor.server import PredictorServer  # noqa: E402
-from predictor.settings import PredictorSettings  # noqa: E402
-from tests.fixtures.registry import RegisteredModel  # noqa: E402
-
-KSERVE_NAME = "btc-lstm"
+from btcforecast import registry
+from btcforecast.features import compute_features, history_start, windows_for_range
+from predictor.model import ForecastModel
+from tests.fixtures.registry import RegisteredModel
+from tests.predictor.inprocess import serve_in_process
 
 
 @dataclass
@@ -86,19 +70,7 @@ async def make_predictor(
     clients: list[httpx.AsyncClient] = []
 
     def make(reg: RegisteredModel, load: bool = True, **overrides: object) -> Predictor:
-        app = FastAPI(default_response_class=ORJSONResponse)
-        monkeypatch.setattr(kserve.model_server, "app", app)  # KServe builds its routes on this global
-        settings = PredictorSettings(
-            mlflow_tracking_uri=reg.tracking_uri,
-            model_name=reg.name,
-            state_dir=predictor_state,
-            **overrides,
-        )
-        model = ForecastModel(KSERVE_NAME, settings)
-        server = PredictorServer(model, http_port=0, enable_latency_logging=False)
-        if load:
-            model.load()
-        server.asgi_app()
+        model, app = serve_in_process(reg, predictor_state, monkeypatch, load=load, **overrides)
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://predictor", timeout=30.0
         )

@@ -2,51 +2,41 @@
 
 The facade and the receiver run in-process (``httpx.ASGITransport``); the facade's one outbound
 HTTP client goes through :class:`LoopbackOnly`, which fails the test if a request is ever aimed
-at anything but 127.0.0.1 / localhost / ::1. The predictor runs in-process on KServe's app (see
-``tests/predictor/conftest.py`` for why kserve is imported with pytest's arguments hidden).
+at anything but 127.0.0.1 / localhost / ::1. The predictor runs in-process on KServe's app
+(``tests/predictor/inprocess.py``).
 Process fixtures (real predictor, receiver, market store) are the facade suite's, reused.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_argv, sys.argv = sys.argv, sys.argv[:1]
-try:
-    import kserve.model_server
-finally:
-    sys.argv = _argv
+import httpx
+import pytest
+from fastapi import FastAPI
 
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
-from fastapi.responses import ORJSONResponse  # noqa: E402
-
-from callback.main import create_app as create_receiver  # noqa: E402
-from callback.settings import CallbackSettings  # noqa: E402
-from facade.main import create_app as create_facade  # noqa: E402
-from facade.settings import FacadeSettings  # noqa: E402
-from predictor.model import ForecastModel  # noqa: E402
-from predictor.server import PredictorServer  # noqa: E402
-from predictor.settings import PredictorSettings  # noqa: E402
-from tests.facade.conftest import (  # noqa: E402, F401  (fixtures, re-exported for this directory)
+from callback.main import create_app as create_receiver
+from callback.settings import CallbackSettings
+from facade.main import create_app as create_facade
+from facade.settings import FacadeSettings
+from predictor.model import ForecastModel
+from tests.facade.conftest import (  # noqa: F401  (fixtures, re-exported for this directory)
     API_TOKEN,
     RELOAD_TOKEN,
     SECRET,
     market_uri,
     predictor,
 )
-from tests.fixtures.registry import RegisteredModel  # noqa: E402
-from tests.predictor.conftest import windows  # noqa: E402, F401  (fixture)
+from tests.fixtures.registry import RegisteredModel
+from tests.predictor.conftest import windows  # noqa: F401  (fixture)
+from tests.predictor.inprocess import serve_in_process
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-KSERVE_NAME = "btc-lstm"
 
 
 class LoopbackOnly(httpx.AsyncBaseTransport):
@@ -152,18 +142,7 @@ async def in_process_predictor(
 ) -> AsyncIterator[InProcessPredictor]:
     """KServe's REST app serving ``registered`` (loaded), in-process."""
     with pytest.MonkeyPatch.context() as mp:
-        app = FastAPI(default_response_class=ORJSONResponse)
-        mp.setattr(kserve.model_server, "app", app)  # KServe builds its routes on this global
-        settings = PredictorSettings(
-            mlflow_tracking_uri=registered.tracking_uri,
-            model_name=registered.name,
-            state_dir=state,
-            **overrides,
-        )
-        model = ForecastModel(KSERVE_NAME, settings)
-        server = PredictorServer(model, http_port=0, enable_latency_logging=False)
-        model.load()
-        server.asgi_app()
+        model, app = serve_in_process(registered, state, mp, **overrides)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://predictor", timeout=60.0
         ) as client:
