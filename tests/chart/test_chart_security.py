@@ -112,3 +112,18 @@ def test_tokens_are_generated_not_written_in_values(render) -> None:
     assert not any(values["secrets"][k] for k in ("apiToken", "reloadToken", "callbackSecret"))
     [secret] = [d for d in find(render({}), "Secret") if d["metadata"]["name"] == "btc-forecast-secrets"]
     assert all(len(v) >= 40 for v in secret["data"].values())
+
+
+@pytest.mark.parametrize("name", ["defaults", "kserve-on"])
+def test_read_only_containers_can_write_their_state_dir_and_tmp(render, name: str) -> None:
+    """readOnlyRootFilesystem holds only if every place a component writes is a mounted volume."""
+    for obj in render(VALUE_SETS[name]):
+        for container in containers_of(obj):
+            if not container.get("securityContext", {}).get("readOnlyRootFilesystem"):
+                continue
+            mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            where = f"{obj['kind']}/{obj['metadata']['name']}:{container['name']}"
+            assert "/tmp" in mounts, f"{where} has no writable /tmp"
+            if env.get("STATE_DIR"):
+                assert env["STATE_DIR"] in mounts, f"{where} writes {env['STATE_DIR']} on a read-only root"
