@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Annotated
 
 import orjson
@@ -19,7 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kserve.errors import ModelNotFound, ModelNotReady
 from kserve.protocol.dataplane import DataPlane
-from pydantic import BaseModel
+from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+from pydantic import BaseModel, SecretStr
 
 from btcforecast.aliases import InvalidAliasError
 from btcforecast.bodylimit import BodySizeLimit
@@ -53,7 +55,20 @@ class ServingResponse(BaseModel):
 
 
 class Unauthorized(Exception):
-    """Missing or wrong bearer token on the reload endpoint."""
+    """Missing or wrong bearer token on an endpoint that changes what is served."""
+
+
+def token_checker(token: SecretStr | None, what: str) -> Callable[[str | None], None]:
+    """A check of ``Authorization: Bearer <RELOAD_TOKEN>``; open when no token is configured."""
+
+    def check(authorization: str | None) -> None:
+        if token is None:
+            return
+        expected = f"Bearer {token.get_secret_value()}"
+        if authorization is None or not hmac.compare_digest(authorization.encode(), expected.encode()):
+            raise Unauthorized(f"{what} needs the header Authorization: Bearer <RELOAD_TOKEN>")
+
+    return check
 
 
 def _error(status: int):
@@ -82,19 +97,12 @@ def add_exception_handlers(app: FastAPI) -> None:
 
 def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:
     router = APIRouter(prefix="/v2/models/{model_name}")
-    token = model.settings.reload_token
+    check_token = token_checker(model.settings.reload_token, "reload")
 
     def our_model(model_name: str) -> ForecastModel:
         if dataplane.model_registry.get_model(model_name) is not model:
             raise ModelNotFound(model_name)
         return model
-
-    def check_token(authorization: str | None) -> None:
-        if token is None:
-            return
-        expected = f"Bearer {token.get_secret_value()}"
-        if authorization is None or not hmac.compare_digest(authorization.encode(), expected.encode()):
-            raise Unauthorized("reload needs the header Authorization: Bearer <RELOAD_TOKEN>")
 
     async def infer(model_name: str, request: Request, model_version: str | None = None) -> Response:
         our_model(model_name)
@@ -159,7 +167,33 @@ def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:
     return router
 
 
-def install(app: FastAPI, model: ForecastModel, dataplane: DataPlane) -> None:
+def build_repository_router(model: ForecastModel, repository: ModelRepositoryExtension) -> APIRouter:
+    """KServe's repository load/unload, behind the same token as reload (unload takes the model off)."""
+    router = APIRouter(prefix="/v2/repository/models/{model_name}")
+    check_token = token_checker(model.settings.reload_token, "repository load/unload")
+
+    @router.post("/load")
+    async def load_model(
+        model_name: str, authorization: Annotated[str | None, Header()] = None
+    ) -> dict[str, str | bool]:
+        check_token(authorization)
+        await repository.load(model_name)
+        return {"name": model_name, "load": True}
+
+    @router.post("/unload")
+    async def unload_model(
+        model_name: str, authorization: Annotated[str | None, Header()] = None
+    ) -> dict[str, str | bool]:
+        check_token(authorization)
+        await repository.unload(model_name)
+        return {"name": model_name, "unload": True}
+
+    return router
+
+
+def install(
+    app: FastAPI, model: ForecastModel, dataplane: DataPlane, repository: ModelRepositoryExtension
+) -> None:
     """Add our routes, error mapping and body limit to ``app`` before KServe adds its own routes.
 
     KServe reads whole bodies into memory with no limit; the limit refuses an oversized body (413)
@@ -168,3 +202,4 @@ def install(app: FastAPI, model: ForecastModel, dataplane: DataPlane) -> None:
     add_exception_handlers(app)
     app.add_middleware(BodySizeLimit, limit=model.settings.max_body_bytes, error_key="error")
     app.include_router(build_router(model, dataplane))
+    app.include_router(build_repository_router(model, repository))

@@ -68,7 +68,7 @@ class PredictorServer(kserve.ModelServer):
 
     def rest_server(self) -> RESTServer:
         """KServe's REST server over ``kserve.model_server.app``, with our routes added first."""
-        routes.install(kserve.model_server.app, self.model, self.dataplane)
+        routes.install(kserve.model_server.app, self.model, self.dataplane, self.model_repository_extension)
         rest = RESTServer(
             FASTAPI_APP_IMPORT_STRING,
             self.dataplane,

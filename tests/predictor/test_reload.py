@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from btcforecast import registry
 from tests.fixtures.registry import RegisteredModel
@@ -129,3 +130,16 @@ async def test_repository_unload_takes_the_model_off_and_load_brings_it_back(pre
     assert (await predictor.client.get("/v2/health/ready")).status_code == 503
     assert (await predictor.client.post("/v2/repository/models/btc-lstm/load")).status_code == 200
     assert (await predictor.client.post(INFER, json=v2_body(windows[:1]))).status_code == 200
+
+
+@pytest.mark.parametrize("action", ["unload", "load"])
+async def test_repository_load_and_unload_need_the_reload_token_when_one_is_set(
+    make_predictor, registered, action: str
+) -> None:
+    predictor = make_predictor(registered, reload_token="s3cret")
+    path = f"/v2/repository/models/btc-lstm/{action}"
+    refused = await predictor.client.post(path)
+    assert refused.status_code == 401 and "RELOAD_TOKEN" in refused.json()["error"]
+    assert predictor.model.ready
+    allowed = await predictor.client.post(path, headers={"Authorization": "Bearer s3cret"})
+    assert allowed.status_code == 200 and allowed.json() == {"name": "btc-lstm", action: True}
