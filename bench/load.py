@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -104,23 +105,34 @@ async def sample_memory(pids: dict[str, int], peaks: dict[str, int], stop: async
             await asyncio.wait_for(stop.wait(), SAMPLE_EVERY)
 
 
+async def attempt(
+    tally: Tally, who: str, request: Awaitable[httpx.Response]
+) -> tuple[httpx.Response, float] | None:
+    """Send one request; count a failure or a 5xx in ``tally``; a 200 comes back with its latency."""
+    t0 = time.perf_counter()
+    try:
+        response = await request
+    except httpx.HTTPError as e:
+        tally.fail(f"{who}: {type(e).__name__}: {e}")
+        return None
+    elapsed = time.perf_counter() - t0
+    if response.status_code >= 500:
+        tally.status_5xx += 1
+    if response.status_code != 200:
+        tally.fail(f"{who} {response.status_code}: {response.text[:200]}")
+        return None
+    return response, elapsed
+
+
 async def facade_client(
     http: httpx.AsyncClient, deadline: float, expected: dict[str, np.ndarray], hours: list[str], tally: Tally
 ) -> None:
     body = {"alias": ALIAS, "start": RANGE[0], "end": RANGE[1]}
     while time.monotonic() < deadline:
-        t0 = time.perf_counter()
-        try:
-            response = await http.post("/predict", json=body)
-        except httpx.HTTPError as e:
-            tally.fail(f"facade: {type(e).__name__}: {e}")
+        answered = await attempt(tally, "facade", http.post("/predict", json=body))
+        if answered is None:
             continue
-        elapsed = time.perf_counter() - t0
-        if response.status_code >= 500:
-            tally.status_5xx += 1
-        if response.status_code != 200:
-            tally.fail(f"facade {response.status_code}: {response.text[:200]}")
-            continue
+        response, elapsed = answered
         doc = response.json()
         version = doc["model_version"]
         items = doc["predictions"]
@@ -141,18 +153,12 @@ async def predictor_client(
 ) -> None:
     headers = {"Content-Type": "application/json"}
     while time.monotonic() < deadline:
-        t0 = time.perf_counter()
-        try:
-            response = await http.post(f"/v2/models/{MODEL}/infer", content=content, headers=headers)
-        except httpx.HTTPError as e:
-            tally.fail(f"predictor: {type(e).__name__}: {e}")
+        answered = await attempt(
+            tally, "predictor", http.post(f"/v2/models/{MODEL}/infer", content=content, headers=headers)
+        )
+        if answered is None:
             continue
-        elapsed = time.perf_counter() - t0
-        if response.status_code >= 500:
-            tally.status_5xx += 1
-        if response.status_code != 200:
-            tally.fail(f"predictor {response.status_code}: {response.text[:200]}")
-            continue
+        response, elapsed = answered
         doc = response.json()
         version = str(doc.get("model_version"))
         got = np.asarray(doc["outputs"][0]["data"], dtype=np.float32)

@@ -317,13 +317,20 @@ class KubeEmulator(KubernetesScaffold):
         await self._record(kind, "ADDED", copy.deepcopy(obj))
         return copy.deepcopy(obj)
 
-    async def _update(self, request: kmock.Request) -> dict[str, Any]:
+    def _existing(
+        self, request: kmock.Request
+    ) -> tuple[Kind, dict[tuple[str | None, str], dict[str, Any]], tuple[str | None, str], dict[str, Any]]:
+        """The kind, its store, the key and the stored object a request names; 404 when absent."""
         kind = self._kind(request)
         objects = self._objects(kind)
         key = (request.namespace if kind.namespaced else None, str(request.name))
         old = objects.get(key)
         if old is None:
             raise self._not_found(kind, request.namespace, request.name)
+        return kind, objects, key, old
+
+    async def _update(self, request: kmock.Request) -> dict[str, Any]:
+        kind, objects, key, old = self._existing(request)
         content_type = request.headers.get("Content-Type", "")
         try:
             if "json-patch" in content_type:
@@ -357,12 +364,7 @@ class KubeEmulator(KubernetesScaffold):
         return copy.deepcopy(new)
 
     async def _delete(self, request: kmock.Request) -> dict[str, Any]:
-        kind = self._kind(request)
-        objects = self._objects(kind)
-        key = (request.namespace if kind.namespaced else None, str(request.name))
-        old = objects.get(key)
-        if old is None:
-            raise self._not_found(kind, request.namespace, request.name)
+        kind, objects, key, old = self._existing(request)
         if old["metadata"].get("finalizers"):
             if not old["metadata"].get("deletionTimestamp"):
                 new = copy.deepcopy(old)
