@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: install test up lint format bench chromium images kind-up kind-down clean
+.PHONY: install test test-fast up lint format bench chromium host-deps kube-bins images images-local kind-up kind-down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,22 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: the dashboard browser test will be skipped"; fi; }
 
-test: install chromium
+# Debian packages for the Kubernetes and container tests (Docker engine, debootstrap, socat, ...).
+host-deps:
+	scripts/host-deps.sh
+
+# kube-apiserver, controller-manager, scheduler, kubelet, kube-proxy, etcd and pause v1.20.2, built from
+# Debian's source package into ~/.cache/btc-forecast (about 8 minutes once; seconds afterwards).
+kube-bins: host-deps
+	scripts/kube/build.sh
+
+# The whole suite: real MLflow, S3, KServe, a real Kubernetes API server and kubelet node, real images.
+test: install chromium host-deps kube-bins images-local
 	$(VENV)/bin/pytest
+
+# The fast part alone: no Kubernetes API server, no Docker engine, no kubelet node.
+test-fast: install
+	$(VENV)/bin/pytest -m "not kube and not containers and not node"
 
 up: install
 	$(VENV)/bin/btcf up
@@ -43,8 +57,14 @@ bench: install
 clean:
 	rm -rf .state
 
+# The images, with your Docker engine (TAG, REGISTRY, PUSH, PYTHON_IMAGE, TORCH_*: see the script).
 images:
 	scripts/images.sh
+
+# The images where no registry can be reached (here and in CI): a debootstrap base, torch from the
+# local wheel, the project's own Docker engine (data root in ~/.cache/btc-forecast/docker).
+images-local: install host-deps
+	LOCAL_BUILD=1 scripts/images.sh
 
 kind-up:
 	scripts/kind-up.sh

@@ -12,4 +12,4 @@ try:
 finally:
     sys.argv = _argv
 
-pytest_plugins = ["tests.fixtures.registry"]
+pytest_plugins = ["tests.fixtures.registry", "tests.fixtures.kube"]

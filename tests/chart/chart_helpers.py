@@ -33,6 +33,13 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         },
         "mlflow": {"backendStore": {"existingSecret": "mlflow-db", "existingSecretKey": "url"}},
     },
+    "ingress-tls": {
+        "ingress": {
+            "host": "btc.example.com",
+            "tls": [{"secretName": "btcf-tls", "hosts": ["btc.example.com"]}],
+        },
+        "predictor": {"replicas": 2},
+    },
     "hot-reload": {"modelAlias": {"strategy": "HotReload"}},
     "all-namespaces": {"operator": {"watchAllNamespaces": True}},
     "local-reload": {"facade": {"reloadMode": "local"}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from chart_helpers import CHART, VALUE_SETS, containers_of, find, helm
 
 
@@ -145,16 +146,76 @@ def test_existing_secret_suppresses_the_generated_one(render) -> None:
     assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
 
 
-def test_seed_job_is_an_ordered_post_install_hook_after_the_buckets(render) -> None:
+def test_seed_and_bucket_jobs_are_release_objects_not_hooks(render) -> None:
+    """Hooks run only after `helm install --wait` has seen every workload ready, but the predictor
+    turns ready only once the seed has set `production`: as hooks they would deadlock --wait."""
     docs = render({})
+    for component in ("seed", "buckets"):
+        [job] = find(docs, "Job", component)
+        assert "helm.sh/hook" not in job["metadata"].get("annotations", {}), component
     [seed] = find(docs, "Job", "seed")
-    [buckets] = find(docs, "Job", "buckets")
-    for job in (seed, buckets):
-        assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-    weight = lambda j: int(j["metadata"]["annotations"]["helm.sh/hook-weight"])  # noqa: E731
-    assert weight(buckets) < weight(seed)
     [c] = seed["spec"]["template"]["spec"]["containers"]
     assert c["command"] == ["btcf", "seed", "--online"]
+
+
+def test_each_revision_runs_its_own_seed_and_bucket_jobs() -> None:
+    """A Job's pod template is immutable: a new name per revision lets `helm upgrade` change it."""
+    with helm.Chart.load(CHART) as chart:
+        files = chart.render(
+            values={}, name="btc-forecast", namespace="btc-forecast", revision=7, is_upgrade=True
+        )
+    names = {
+        d["metadata"]["name"]
+        for path, text in files.items()
+        if not path.endswith("NOTES.txt")
+        for d in yaml.safe_load_all(text)
+        if d and d["kind"] == "Job" and "helm.sh/hook" not in d["metadata"].get("annotations", {})
+    }
+    assert names == {"btc-forecast-seed-7", "btc-forecast-buckets-7"}
+
+
+def test_seed_waits_for_mlflow_and_the_model_bucket_before_training(render) -> None:
+    [seed] = find(render({}), "Job", "seed")
+    [init] = seed["spec"]["template"]["spec"]["initContainers"]
+    env = env_of(init)
+    assert init["command"][:2] == ["python", "-c"]
+    assert env["MLFLOW_TRACKING_URI"]["value"] == "http://btc-forecast-mlflow:5000"
+    assert env["MLFLOW_BUCKET"]["value"] == "mlflow"
+    assert env["S3_ENDPOINT_URL"]["value"] == "http://btc-forecast-minio:9000"
+    assert "CSV_URL" not in env
+
+
+def test_seed_fetches_a_csv_url_with_the_images_python_past_the_configmap_limit(render) -> None:
+    url = "http://data.example/btc_usd_1h.csv"
+    docs = render({"seed": {"data": {"csvUrl": url, "csvSha256": "ab" * 32}}})
+    assert not find(docs, "ConfigMap", "seed")
+    [seed] = find(docs, "Job", "seed")
+    pod = seed["spec"]["template"]["spec"]
+    [init] = pod["initContainers"]
+    assert env_of(init)["CSV_URL"]["value"] == url
+    assert env_of(init)["CSV_SHA256"]["value"] == "ab" * 32
+    [c] = pod["containers"]
+    assert env_of(c)["BTC_DATA_CSV"]["value"] == env_of(init)["CSV_PATH"]["value"] == "/data/btc.csv"
+    assert init["image"] == c["image"] == "btc-forecast/predictor:0.1.0"
+
+
+def test_bucket_job_uses_the_app_image_not_an_object_store_image(render) -> None:
+    """So an external store (no MinIO image at all) can have its buckets created too."""
+    values = {
+        "objectStore": {
+            "mode": "external",
+            "external": {"endpoint": "http://s3.local:8333", "existingSecret": "s3", "createBuckets": True},
+        }
+    }
+    [job] = find(render(values), "Job", "buckets")
+    [c] = job["spec"]["template"]["spec"]["containers"]
+    assert c["image"] == "btc-forecast/predictor:0.1.0"
+    assert env_of(c)["BUCKETS"]["value"] == "mlflow market-data"
+    assert env_of(c)["S3_ENDPOINT_URL"]["value"] == "http://s3.local:8333"
+
+
+def test_no_bucket_job_for_an_external_store_by_default(render) -> None:
+    assert not find(render(VALUE_SETS["external-stores"]), "Job", "buckets")
 
 
 def test_seed_job_generates_labelled_synthetic_data_when_offline(render) -> None:
@@ -250,3 +311,27 @@ def test_operator_reads_only_the_charts_secret_by_default(render) -> None:
 def test_operator_read_secrets_adds_names_and_keeps_the_charts_own(render) -> None:
     docs = render({"operator": {"readSecrets": ["team-a-reload", "btc-forecast-secrets"]}})
     assert sorted(_operator_secret_names(docs)) == ["btc-forecast-secrets", "team-a-reload"]
+
+
+def test_operator_memory_request_covers_what_it_uses_when_idle(render) -> None:
+    """Measured on a real node: the operator idles at about 270 MiB (the old limit was 384 MiB)."""
+    [dep] = find(render({}), "Deployment", "operator")
+    resources = dep["spec"]["template"]["spec"]["containers"][0]["resources"]
+    mib = {"Mi": 1, "Gi": 1024}
+    size = lambda q: int(q[:-2]) * mib[q[-2:]]  # noqa: E731
+    assert size(resources["requests"]["memory"]) >= 300
+    assert size(resources["limits"]["memory"]) >= 2 * 270
+
+
+def test_volume_claims_are_kept_when_the_release_is_uninstalled(render) -> None:
+    claims = find(render({}), "PersistentVolumeClaim")
+    assert {c["metadata"]["labels"]["app.kubernetes.io/component"] for c in claims} == {
+        "minio",
+        "mlflow",
+        "facade",
+        "callback",
+    }
+    for claim in claims:
+        assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    for claim in find(render({"global": {"keepVolumesOnUninstall": False}}), "PersistentVolumeClaim"):
+        assert "helm.sh/resource-policy" not in claim["metadata"].get("annotations", {})

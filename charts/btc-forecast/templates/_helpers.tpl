@@ -177,3 +177,36 @@ seccompProfile:
   emptyDir:
     sizeLimit: {{ .Values.global.tmpSizeLimit }}
 {{- end }}
+
+{{/* Name of a one-off Job of this revision: (dict "ctx" $ "component" "seed"). Jobs are ordinary
+release objects (not hooks, so `helm install --wait` cannot deadlock on them); a pod template is
+immutable, so each revision gets its own Job and Helm deletes the previous one on upgrade. */}}
+{{- define "btcf.revisionJobName" -}}
+{{- printf "%s-%d" (include "btcf.componentName" . | trunc 55 | trimSuffix "-") (int .ctx.Release.Revision) }}
+{{- end }}
+
+{{/* S3 connection env of the scripts in files/ (endpoint, region, keys). */}}
+{{- define "btcf.s3Env" -}}
+- name: S3_ENDPOINT_URL
+  value: {{ include "btcf.s3Endpoint" . | quote }}
+- name: AWS_REGION
+  value: {{ .Values.objectStore.region | quote }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "btcf.s3SecretName" . }}
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "btcf.s3SecretName" . }}
+      key: AWS_SECRET_ACCESS_KEY
+{{- end }}
+
+{{/* Annotations of every PersistentVolumeClaim: kept on uninstall unless told otherwise. */}}
+{{- define "btcf.pvcAnnotations" -}}
+{{- if .Values.global.keepVolumesOnUninstall }}
+annotations:
+  helm.sh/resource-policy: keep
+{{- end }}
+{{- end }}
