@@ -1,11 +1,30 @@
 #!/usr/bin/env bash
-# Build the five btc-forecast images from the repository root (`make images`).
+# Build the five btc-forecast images (and their shared base) from the repository root (`make images`).
 #   TAG=0.1.0 REGISTRY=ghcr.io/me scripts/images.sh      # REGISTRY optional; PUSH=1 pushes
+#
+# Environment (all optional):
+#   TAG                 image tag (0.1.0)
+#   REGISTRY            registry prefix of the image names ("" = btc-forecast/<name>)
+#   PYTHON_IMAGE        base image of every image (default: the Dockerfiles' pinned python:3.11.x-slim-bookworm)
+#   TORCH_INDEX_URL     index serving CPU torch (default https://download.pytorch.org/whl/cpu)
+#   TORCH_WHEELS        folder holding torch-<TORCH_VERSION>+cpu-*.whl: installed from there instead of the index
+#   TORCH_VERSION       torch release (2.13.0)
+#   PIP_FROM_HOST=1     carry this host's pip CA bundle and http(s) index settings into the build stages
+#                       (only there: the final images never contain them)
+#   DOCKER_BUILD_FLAGS  extra `docker build` flags for every image, e.g. "--network host --pull=false"
+#   FORCE_BUILD=1       run docker build even when an image's inputs are unchanged (its btcf.inputs label)
+#   LOCAL_BUILD=1       build where no registry can be reached (this project's dev machines and CI):
+#                       PYTHON_IMAGE from scripts/base-image.sh (debootstrap), torch from the wheel the host's
+#                       pip finds (TORCH_WHEELS or its find-links), PIP_FROM_HOST=1, --network host, the
+#                       legacy builder, and the project's own Docker engine when DOCKER_HOST is unset
+#                       (python -m tests.k8s.docker_engine start; data root in ~/.cache/btc-forecast/docker;
+#                       stopped again at the end when this run started it, unless KEEP_ENGINE=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TAG="${TAG:-0.1.0}"
 PREFIX="${REGISTRY:+${REGISTRY}/}btc-forecast"
+TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 # image name -> Dockerfile
 IMAGES=(
   "predictor:predictor/Dockerfile"
@@ -14,20 +33,168 @@ IMAGES=(
   "operator:operator/Dockerfile"
   "mlflow:mlflow-server/Dockerfile"
 )
+log() { echo "images: $*" >&2; }
 
-command -v docker >/dev/null || { echo "images: docker is not installed (https://docs.docker.com/get-docker/)" >&2; exit 1; }
-docker info >/dev/null 2>&1 || { echo "images: docker is installed but its engine is not running" >&2; exit 1; }
+command -v docker >/dev/null || { log "docker is not installed (https://docs.docker.com/get-docker/)"; exit 1; }
 
+read -r -a BUILD_FLAGS <<<"${DOCKER_BUILD_FLAGS:-}"
+if [ "${LOCAL_BUILD:-0}" = 1 ]; then
+  if [ -z "${DOCKER_HOST:-}" ]; then
+    python="${PYTHON:-python3}"; [ -x .venv/bin/python ] && python=.venv/bin/python
+    engine="$("$python" -m tests.k8s.docker_engine start)"
+    DOCKER_HOST="$(sed -n 's/^DOCKER_HOST=//p' <<<"$engine")"
+    export DOCKER_HOST
+    log "using the project's Docker engine at $DOCKER_HOST"
+    # Stop it at the end if this run started it (KEEP_ENGINE=1 keeps it, e.g. to `docker run` the images).
+    if [ "$(sed -n 's/^STARTED=//p' <<<"$engine")" = 1 ] && [ "${KEEP_ENGINE:-0}" != 1 ]; then
+      trap '"$python" -m tests.k8s.docker_engine stop' EXIT
+    fi
+  fi
+  export DOCKER_BUILDKIT=0
+  PIP_FROM_HOST=1
+  BUILD_FLAGS+=(--network host)
+fi
+docker info >/dev/null 2>&1 || { log "docker is installed but no engine answers at ${DOCKER_HOST:-the default socket}"; exit 1; }
+if [ "${LOCAL_BUILD:-0}" = 1 ] && [ -z "${PYTHON_IMAGE:-}" ]; then
+  PYTHON_IMAGE="$(scripts/base-image.sh | tail -n 1)"
+fi
+
+# .build/ is the part of the build context this script prepares (ignored by git; see .dockerignore).
+mkdir -p .build/wheels .build/pip
+
+# -- torch: a local wheel when asked for (or found by the host's pip in LOCAL_BUILD), else the index.
+find_torch_wheel() {
+  local dirs=() d f
+  [ -n "${TORCH_WHEELS:-}" ] && dirs+=("$TORCH_WHEELS")
+  if [ "${LOCAL_BUILD:-0}" = 1 ] && [ -z "${TORCH_WHEELS:-}" ]; then
+    # the host pip's find-links (PIP_FIND_LINKS and pip config), space separated
+    for d in ${PIP_FIND_LINKS:-} $(pip_config find-links); do dirs+=("${d#file://}"); done
+  fi
+  for d in "${dirs[@]}"; do
+    for f in "$d"/torch-"${TORCH_VERSION}"+cpu-*.whl; do [ -f "$f" ] && { echo "$f"; return 0; }; done
+  done
+  return 1
+}
+PIP_CONFIG_LIST=""  # `pip config list` of the host, read once (pip starts slowly)
+if [ "${LOCAL_BUILD:-0}" = 1 ] || [ "${PIP_FROM_HOST:-0}" = 1 ]; then
+  PIP_CONFIG_LIST="$("${PYTHON:-python3}" -m pip config list 2>/dev/null || true)"
+fi
+pip_config() {  # pip_config KEY -> values of KEY in the host's pip configuration (any section)
+  sed -n "s/^[^=]*\.$1='\(.*\)'\$/\1/p" <<<"$PIP_CONFIG_LIST"
+}
+for stale in .build/wheels/torch-*.whl; do
+  [ -f "$stale" ] && [[ "$(basename "$stale")" != torch-"${TORCH_VERSION}"+cpu-* ]] && rm -f "$stale"
+done
+if [ -n "${TORCH_WHEELS:-}" ] || [ "${LOCAL_BUILD:-0}" = 1 ]; then
+  wheel="$(find_torch_wheel)" || {
+    log "no torch-${TORCH_VERSION}+cpu wheel found (TORCH_WHEELS=${TORCH_WHEELS:-unset}); trying pip download"
+    "${PYTHON:-python3}" -m pip download --no-deps --only-binary=:all: --dest .build/wheels \
+      "torch==${TORCH_VERSION}+cpu" >&2 || { log "set TORCH_WHEELS to a folder with the CPU torch wheel"; exit 1; }
+    wheel=""
+  }
+  if [ -n "$wheel" ] && ! cmp -s "$wheel" ".build/wheels/$(basename "$wheel")"; then
+    cp "$wheel" .build/wheels/
+  fi
+  log "torch from $(ls .build/wheels/torch-*.whl)"
+else
+  rm -f .build/wheels/torch-*.whl
+  log "torch from ${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
+fi
+
+# -- pip settings for the build stages (PIP_CONFIG_FILE=/etc/btcf-pip/pip.conf in the Dockerfiles).
+write_if_changed() {  # keep the file's content (and so the layer cache) when nothing changed
+  if ! cmp -s - "$1" <<<"$2"; then printf '%s\n' "$2" >"$1"; fi
+}
+conf="[global]"
+if [ "${PIP_FROM_HOST:-0}" = 1 ]; then
+  cert="${PIP_CERT:-$(pip_config cert | head -n 1)}"
+  cert="${cert:-${REQUESTS_CA_BUNDLE:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}}"
+  if [ -f "$cert" ]; then
+    cmp -s "$cert" .build/pip/ca.crt || cp "$cert" .build/pip/ca.crt
+    conf+=$'\n'"cert = /etc/btcf-pip/ca.crt"
+  fi
+  keep_http() { tr ' ' '\n' | { grep -E '^https?://' || true; } | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+  index="$( { echo "${PIP_INDEX_URL:-}"; pip_config index-url; } | keep_http | awk '{print $1}')"
+  extra="$( { echo "${PIP_EXTRA_INDEX_URL:-}"; pip_config extra-index-url; } | tr '\n' ' ' | keep_http)"
+  trusted="$( { echo "${PIP_TRUSTED_HOST:-}"; pip_config trusted-host; } | tr '\n' ' ' | tr -s ' ' | sed 's/^ //; s/ $//')"
+  [ -n "$index" ] && conf+=$'\n'"index-url = $index"
+  [ -n "$extra" ] && conf+=$'\n'"extra-index-url = $extra"
+  [ -n "$trusted" ] && conf+=$'\n'"trusted-host = $trusted"
+  conf+=$'\n'"timeout = ${PIP_DEFAULT_TIMEOUT:-180}"$'\n'"retries = 10"
+else
+  rm -f .build/pip/ca.crt
+fi
+write_if_changed .build/pip/pip.conf "$conf"
+
+# -- the project's dependencies, for their own layer (a source change does not reinstall them)
+"${PYTHON:-python3}" - >.build/requirements.txt.new <<'PY'
+import tomllib
+with open("pyproject.toml", "rb") as f:
+    print("\n".join(tomllib.load(f)["project"]["dependencies"]))
+PY
+cmp -s .build/requirements.txt.new .build/requirements.txt && rm .build/requirements.txt.new \
+  || mv .build/requirements.txt.new .build/requirements.txt
+
+# -- build arguments shared by every Dockerfile
+ARGS=()
+[ -n "${PYTHON_IMAGE:-}" ] && ARGS+=(--build-arg "PYTHON_IMAGE=${PYTHON_IMAGE}")
+[ -n "${TORCH_INDEX_URL:-}" ] && ARGS+=(--build-arg "TORCH_INDEX_URL=${TORCH_INDEX_URL}")
+ARGS+=(--build-arg "TORCH_VERSION=${TORCH_VERSION}")
+for proxy in HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
+  [ -n "${!proxy:-}" ] && ARGS+=(--build-arg "$proxy")  # predefined build args: not kept in the image
+done
+
+# Every image carries a label with a fingerprint of its inputs (the files it is built from and the
+# build arguments); an image whose label matches is left as it is. Docker's own layer cache would
+# give the same image, but after an engine restart it re-hashes the 2 GB venv on every COPY --from.
+fingerprint() {  # fingerprint TEXT PATH... -> sha256 of TEXT and of the files' names and contents
+  { echo "$1"; shift
+    find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' \
+      ! -name '*.csv' ! -name '*.parquet' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+  } | sha256sum | cut -c1-64
+}
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || echo "$1"; }
+
+build() {  # build REF DOCKERFILE FINGERPRINT [extra docker build args...]
+  local ref="$1" dockerfile="$2" inputs="$3" start=$SECONDS
+  shift 3
+  echo "==> ${ref}  (${dockerfile})"
+  if [ "${FORCE_BUILD:-0}" != 1 ] && \
+     [ "$(docker image inspect -f '{{index .Config.Labels "btcf.inputs"}}' "$ref" 2>/dev/null)" = "$inputs" ]; then
+    log "${ref} is up to date (inputs ${inputs:0:12})"
+    return 0
+  fi
+  if grep -qiE '^[[:space:]]*(COPY|ADD)[[:space:]]' "${dockerfile}"; then
+    docker build "${BUILD_FLAGS[@]}" "${ARGS[@]}" "$@" --label "btcf.inputs=${inputs}" -f "${dockerfile}" -t "${ref}" .
+  else  # nothing to copy: no build context to send (the torch wheel alone is 190 MB)
+    docker build "${BUILD_FLAGS[@]}" "${ARGS[@]}" "$@" --label "btcf.inputs=${inputs}" -t "${ref}" - <"${dockerfile}"
+  fi
+  log "${ref} built in $((SECONDS - start)) s"
+}
+
+total_start=$SECONDS
 # The four Python components share one base image (the project and CPU torch); build it first.
 BASE="${PREFIX}/app-base:${TAG}"
-echo "==> ${BASE}  (docker/app-base.Dockerfile)"
-docker build -f docker/app-base.Dockerfile -t "${BASE}" .
+python_id="$(image_id "${PYTHON_IMAGE:-default}")"
+build "${BASE}" docker/app-base.Dockerfile \
+  "$(fingerprint "${ARGS[*]} ${python_id}" docker/app-base.Dockerfile constraints.txt pyproject.toml .build \
+     btcforecast predictor facade callback operator)"
 
 for entry in "${IMAGES[@]}"; do
   name="${entry%%:*}"; dockerfile="${entry#*:}"
   ref="${PREFIX}/${name}:${TAG}"
-  echo "==> ${ref}  (${dockerfile})"
-  docker build -f "${dockerfile}" --build-arg "BASE_IMAGE=${BASE}" -t "${ref}" .
+  if [ "$name" = mlflow ]; then
+    inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" constraints.txt .build/pip)"
+  else
+    inputs="$(fingerprint "${ARGS[*]} $(image_id "${BASE}")" "${dockerfile}")"
+  fi
+  build "${ref}" "${dockerfile}" "${inputs}" --build-arg "BASE_IMAGE=${BASE}"
   if [ "${PUSH:-0}" = 1 ]; then docker push "${ref}"; fi
+done
+log "all images built in $((SECONDS - total_start)) s"
+echo "image sizes:"
+for name in app-base "${IMAGES[@]%%:*}"; do
+  ref="${PREFIX}/${name}:${TAG}"
+  printf '  %-40s %s\n' "$ref" "$(docker image inspect -f '{{.Size}}' "$ref" | awk '{printf "%.0f MB", $1/1e6}')"
 done
 echo "built: $(for e in "${IMAGES[@]}"; do printf '%s/%s:%s ' "${PREFIX}" "${e%%:*}" "${TAG}"; done)"
