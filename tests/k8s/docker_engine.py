@@ -157,6 +157,10 @@ class DockerEngine:
         self.start()
         return self
 
+    def pids(self) -> dict[str, int]:
+        """The engine's processes this object started (containerd, dockerd), by name."""
+        return dict(self._pids)
+
     def __exit__(self, *exc: object) -> None:
         self.stop()
 

@@ -347,7 +347,7 @@ class Node:
         if self.control_plane is not None:
             pids.update(self.control_plane.pids())
         if self.engine is not None:
-            pids.update(getattr(self.engine, "_pids", {}))
+            pids.update(self.engine.pids())
         for name, pid in pids.items():
             if pid is not None:
                 figures[name] = _rss_mib(pid)

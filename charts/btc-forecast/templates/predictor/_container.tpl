@@ -29,11 +29,17 @@
       port: 8080
     periodSeconds: 5
     failureThreshold: 3
+  # Slow starts (a busy node, a cold cache) are given 5 minutes before liveness applies.
+  startupProbe:
+    httpGet:
+      path: /v2/health/live
+      port: 8080
+    periodSeconds: 5
+    failureThreshold: 60
   livenessProbe:
     httpGet:
       path: /v2/health/live
       port: 8080
-    initialDelaySeconds: 20
     periodSeconds: 20
   resources:
     {{- toYaml .Values.predictor.resources | nindent 4 }}
