@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -11,25 +10,9 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from tests.fixtures.kube import KubeCluster, wait_until
+from tests.operator.objects import deployment
 
 pytestmark = pytest.mark.kube
-
-
-def deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "btcf.invalid/never-pulled:1"}]},
-            },
-        },
-    }
 
 
 @pytest.fixture

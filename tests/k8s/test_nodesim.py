@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 import pytest
 from kubernetes import client
 
 from tests.fixtures.kube import wait_until
 from tests.k8s.nodesim import NodeSimulator
+from tests.operator.objects import deployment
 
 pytestmark = pytest.mark.kube
-
-
-def deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "btcf.invalid/never-pulled:1"}]},
-            },
-        },
-    }
 
 
 def pods_of(kube_api: client.ApiClient, namespace: str, app: str) -> list[client.V1Pod]:
