@@ -2,8 +2,10 @@
 
 The operator writes a ModelAlias's status; the facade's cluster-mode ``/reload`` moves its
 ``spec.alias`` and waits, bounded, until the operator reports that generation ``Ready`` (then
-answers with the version rolled out) or ``Failed`` (then says why). Both sides use this module, so
-the resource's address and the meaning of its status are written down once.
+answers with the version rolled out) or ``Failed`` (then says why). A change to another alias that
+the operator is still working on is not overtaken: the caller is told at once
+(:class:`ReloadInProgress`) instead of both waiting and one of them timing out. Both sides use this
+module, so the resource's address and the meaning of its status are written down once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from btcforecast.errors import DependencyUnavailable
-from btcforecast.kube import JSON_PATCH, MERGE_PATCH, KubeClient, KubeError, KubeUnavailable, NotFound
+from btcforecast.kube import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    Conflict,
+    KubeClient,
+    KubeError,
+    KubeUnavailable,
+    NotFound,
+)
 
 GROUP = "serving.btcforecast.io"
 VERSION = "v1alpha1"
@@ -42,10 +52,15 @@ class ModelAliasApi(KubeClient):
         return await self.request("PATCH", path, body={"status": dict(status)}, content_type=MERGE_PATCH)
 
     async def patch_modelalias_spec(
-        self, namespace: str, name: str, spec: Mapping[str, Any]
+        self, namespace: str, name: str, spec: Mapping[str, Any], *, resource_version: str | None = None
     ) -> dict[str, Any]:
+        """Merge-patch the spec; with ``resource_version``, only if the object is still at that version
+        (else :class:`Conflict` with status 409)."""
+        body: dict[str, Any] = {"spec": dict(spec)}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         path = self.modelalias_path(namespace, name)
-        return await self.request("PATCH", path, body={"spec": dict(spec)}, content_type=MERGE_PATCH)
+        return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
 
     async def replace_alias_if(self, namespace: str, name: str, expected: str, alias: str) -> dict[str, Any]:
         """Set ``spec.alias`` only while it is still ``expected`` (else :class:`Conflict`)."""
@@ -74,6 +89,35 @@ class ModelAliasMissing(DependencyUnavailable):
     """The ModelAlias to move does not exist (a deployment problem, not the caller's)."""
 
 
+class ReloadInProgress(Exception):
+    """Another alias is being rolled out on this ModelAlias; try again once it is done."""
+
+
+BUSY_PHASES = ("Resolving", "RollingOut")
+PATCH_ATTEMPTS = 3
+
+
+def change_in_progress(modelalias: Mapping[str, Any], alias: str) -> str | None:
+    """Why moving the resource to ``alias`` now would overtake a change under way, or None.
+
+    Busy: the spec names another alias and the operator is resolving or rolling it out, or has not
+    yet looked at the latest spec (a status for an older generation). A resource the operator never
+    wrote a status for is not busy: nothing is under way that a change could overtake.
+    """
+    spec = modelalias.get("spec") or {}
+    status = modelalias.get("status") or {}
+    current = spec.get("alias")
+    if current == alias:
+        return None
+    generation = int((modelalias.get("metadata") or {}).get("generation") or 0)
+    observed = status.get("observedGeneration")
+    if observed is not None and int(observed) < generation:
+        return f"the operator has not yet acted on the change to alias {current!r}"
+    if status.get("phase") in BUSY_PHASES:
+        return f"alias {current!r} is being rolled out ({status.get('phase')}: {status.get('message', '')})"
+    return None
+
+
 def failure_reason(status: Mapping[str, Any]) -> str:
     """The reason of the first failing condition, in the order the operator works through them."""
     for kind in ("Resolved", "RolledOut", "Ready"):
@@ -99,12 +143,10 @@ async def set_alias_and_wait(
     errors (:class:`btcforecast.kube.KubeError`, :class:`btcforecast.kube.KubeUnavailable`).
     An alias the registry does not know is put back to the one followed before (unless someone
     moved it meanwhile), so a mistyped alias does not leave the resource failing and retrying.
+    A change to another alias still under way (:func:`change_in_progress`) raises
+    :class:`ReloadInProgress` at once, before anything is patched.
     """
-    try:
-        previous = (await api.get_modelalias(namespace, name)).get("spec", {}).get("alias")
-        patched = await api.patch_modelalias_spec(namespace, name, {"alias": alias})
-    except NotFound as e:
-        raise ModelAliasMissing(f"ModelAlias {namespace}/{name} not found") from e
+    previous, patched = await _move_alias(api, namespace, name, alias)
     generation = int(patched["metadata"].get("generation") or 0)
     deadline = time.monotonic() + timeout
     while True:
@@ -137,3 +179,29 @@ async def set_alias_and_wait(
                 f"(phase {status.get('phase')!r}: {status.get('message', '')})"
             )
         await asyncio.sleep(interval)
+
+
+async def _move_alias(
+    api: ModelAliasApi, namespace: str, name: str, alias: str
+) -> tuple[str | None, dict[str, Any]]:
+    """(alias followed before, the patched object); the patch applies to the version checked."""
+    where = f"ModelAlias {namespace}/{name}"
+    for _ in range(PATCH_ATTEMPTS):
+        try:
+            current = await api.get_modelalias(namespace, name)
+            busy = change_in_progress(current, alias)
+            if busy is not None:
+                raise ReloadInProgress(f"{where} cannot move to {alias!r} now: {busy}; try again later")
+            previous = (current.get("spec") or {}).get("alias")
+            version = (current.get("metadata") or {}).get("resourceVersion")
+            patched = await api.patch_modelalias_spec(
+                namespace, name, {"alias": alias}, resource_version=version
+            )
+        except NotFound as e:
+            raise ModelAliasMissing(f"{where} not found") from e
+        except Conflict as e:
+            if e.status != 409:
+                raise
+            continue  # changed between the read and the patch (a status write, say): look again
+        return previous, patched
+    raise ReloadInProgress(f"{where} keeps changing; try again later")

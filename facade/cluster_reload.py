@@ -4,17 +4,27 @@ The facade never touches the predictor in a cluster; the operator owns rollouts.
 the reading of the status are the core's (:func:`btcforecast.modelalias.set_alias_and_wait`); this
 module turns its outcomes into what the API answers: an alias the registry does not know is a
 ``LookupError`` (404 naming it), any other failed rollout stays ``ReloadFailed`` (502 with the
-operator's reason), no answer in time is ``ReloadTimeout`` (504), and a missing ModelAlias or an
-unreachable or refusing API server is a ``DependencyUnavailable`` (503).
+operator's reason), no answer in time is ``ReloadTimeout`` (504), a missing ModelAlias or an
+unreachable or refusing API server is a ``DependencyUnavailable`` (503), and a reload to another
+alias while one is under way is ``ReloadInProgress`` (409) at once: here without asking the API
+server when this process started it, else from the resource's status (another replica's change).
+Two reloads to the same alias wait for the same rollout.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from btcforecast.errors import DependencyUnavailable
 from btcforecast.kube import KubeError, api_client
-from btcforecast.modelalias import ALIAS_NOT_FOUND, ModelAliasApi, ReloadFailed, set_alias_and_wait
+from btcforecast.modelalias import (
+    ALIAS_NOT_FOUND,
+    ModelAliasApi,
+    ReloadFailed,
+    ReloadInProgress,
+    set_alias_and_wait,
+)
 from btcforecast.registry import AliasNotFoundError
 from facade.reload import ReloadResult
 from facade.settings import FacadeSettings
@@ -32,6 +42,7 @@ class ClusterReloader:
         self.timeout = settings.cluster_reload_timeout
         self._api = api
         self._lock = asyncio.Lock()
+        self._running: Counter[str] = Counter()  # alias -> reloads of it waiting in this process
 
     async def _client(self) -> ModelAliasApi:
         # Built on first use so that the facade starts (and /health answers) without credentials.
@@ -41,6 +52,20 @@ class ClusterReloader:
             return self._api
 
     async def reload(self, alias: str) -> ReloadResult:
+        other = next((a for a, n in self._running.items() if n and a != alias), None)
+        if other is not None:
+            raise ReloadInProgress(
+                f"a reload to {other!r} is in progress; try {alias!r} again once it is done"
+            )
+        self._running[alias] += 1
+        try:
+            return await self._reload(alias)
+        finally:
+            self._running[alias] -= 1
+            if not self._running[alias]:
+                del self._running[alias]
+
+    async def _reload(self, alias: str) -> ReloadResult:
         api = await self._client()
         where = f"ModelAlias {self.namespace}/{self.name}"
         try:

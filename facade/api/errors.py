@@ -17,7 +17,7 @@ from btcforecast.aliases import InvalidAliasError
 from btcforecast.bodylimit import BodyTooLarge
 from btcforecast.errors import DependencyUnavailable
 from btcforecast.market import MarketDataNotFound
-from btcforecast.modelalias import ReloadFailed, ReloadTimeout
+from btcforecast.modelalias import ReloadFailed, ReloadInProgress, ReloadTimeout
 from facade.errors import InputError
 from facade.predictor_client import PredictorRejected
 from facade.reload import ClusterModeUnavailable
@@ -77,3 +77,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ClusterModeUnavailable, _answer(503))
     app.add_exception_handler(ReloadFailed, _answer(502, "the operator reports the rollout failed: "))
     app.add_exception_handler(ReloadTimeout, _answer(504))  # more specific than DependencyUnavailable
+    app.add_exception_handler(ReloadInProgress, _answer(409))

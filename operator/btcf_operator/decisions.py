@@ -41,6 +41,7 @@ class TargetKind(StrEnum):
 
 
 class Reason(StrEnum):
+    RESOLVING = "Resolving"
     ALIAS_RESOLVED = "AliasResolved"
     ALIAS_NOT_FOUND = "AliasNotFound"
     REGISTRY_UNAVAILABLE = "RegistryUnavailable"
@@ -221,6 +222,29 @@ def version_patch(target: Mapping[str, Any], kind: TargetKind, version: str | No
     return ops
 
 
+def check_target(target: Mapping[str, Any], kind: TargetKind, strategy: Strategy) -> None:
+    """Raise :class:`TargetError` when ``strategy`` cannot act on ``target``.
+
+    Checked before a rollout is recorded, so a target the operator cannot move ends the step in
+    ``Failed``/``InvalidTarget`` instead of a rollout that can neither progress nor roll back.
+    Rollout pins the version on a container; HotReload finds the pods by the target's selector.
+    """
+    if strategy is Strategy.HOT_RELOAD:
+        pod_selector(target, kind)
+        return
+    containers = _dig(target, _containers_path(kind))
+    if isinstance(containers, list) and containers:
+        return
+    where = ".".join(_containers_path(kind))
+    model_spec = _dig(target, ("spec", "predictor", "model"))
+    if kind is TargetKind.INFERENCE_SERVICE and isinstance(model_spec, Mapping):
+        raise TargetError(
+            f"the InferenceService uses spec.predictor.model; the operator pins the version on a "
+            f"container of {where} (a custom predictor), which it has none of"
+        )
+    raise TargetError(f"the {kind} has no {where} to pin the version on")
+
+
 def pod_selector(target: Mapping[str, Any], kind: TargetKind) -> dict[str, str]:
     """Labels that select the target's pods."""
     if kind is TargetKind.INFERENCE_SERVICE:
@@ -270,13 +294,13 @@ def deployment_progress(deployment: Mapping[str, Any]) -> Progress:
     updated = int(status.get("updatedReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
     total = int(status.get("replicas") or 0)
+    if observed < generation:  # conditions until then are about the template before the change
+        return Progress(False, False, f"waiting for the controller to see generation {generation}")
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
             return Progress(
                 False, True, f"Deployment progress deadline exceeded: {condition.get('message', '')}"
             )
-    if observed < generation:
-        return Progress(False, False, f"waiting for the controller to see generation {generation}")
     if updated < wanted:
         return Progress(False, False, f"{updated} of {wanted} replicas updated")
     if total > updated:
@@ -505,6 +529,26 @@ def rollout_failed_status(
         rolloutStartedAt=None,
         failedVersion=failed_version,
     )
+
+
+def resolving_status(
+    previous: Mapping[str, Any], generation: int, now: datetime, *, model: str, alias: str
+) -> dict[str, Any]:
+    """A new resource or a changed spec: asking MLflow where the alias points (the target is untouched)."""
+    message = f"resolving alias {alias!r} of model {model!r}"
+    return _status(
+        previous,
+        generation,
+        now,
+        Phase.RESOLVING,
+        message,
+        [Condition("Resolved", None, Reason.RESOLVING, message)],
+    )
+
+
+def needs_resolving_status(status: Mapping[str, Any], generation: int) -> bool:
+    """Whether the status should say ``Resolving`` first: nothing written yet, or a spec not yet looked at."""
+    return not status.get("phase") or status.get("observedGeneration") != generation
 
 
 def alias_not_found_status(

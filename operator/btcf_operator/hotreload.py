@@ -2,8 +2,10 @@
 
 Each pod's reload endpoint (``POST /v2/models/<model>/reload?version=V``, bearer token) loads the
 version and answers with the version it now serves. A pod that fails is retried; if one keeps
-failing, every pod is sent back to the previous version so the fleet never stays split between
-two versions.
+failing, the pods that may have moved are sent back to the previous version so the fleet never
+stays split between two versions. A pod that certainly did not move (it could not be reached, or
+refused the reload) still serves the previous version and is left alone: sending it back would
+fail the same way and turn a clean rollback into a failed one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ VERSION_KEYS = ("model_version", "version")
 
 
 class ReloadError(Exception):
-    """One pod did not load the version (HTTP error, refused, or reported another version)."""
+    """One pod did not load the version (HTTP error, refused, or reported another version).
+
+    ``untouched``: the pod certainly still serves what it served (no connection, or an error answer).
+    """
+
+    def __init__(self, message: str, *, untouched: bool = False) -> None:
+        super().__init__(message)
+        self.untouched = untouched
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,7 @@ class ReloadOutcome:
     version: str
     reloaded: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    untouched: list[str] = field(default_factory=list)
     rolled_back: bool = False
     rollback_failures: dict[str, str] = field(default_factory=dict)
 
@@ -61,10 +71,11 @@ async def reload_pod(http: httpx.AsyncClient, base_url: str, version: str, optio
     url = f"{base_url}/v2/models/{options.model_name}/reload"
     try:
         response = await http.post(url, params={"version": version}, headers=headers)
-    except httpx.HTTPError as e:
-        raise ReloadError(f"{type(e).__name__}: {e}") from e
+    except httpx.HTTPError as e:  # a timeout may come after the pod switched; a refused connection not
+        untouched = isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
+        raise ReloadError(f"{type(e).__name__}: {e}", untouched=untouched) from e
     if response.status_code >= 400:
-        raise ReloadError(f"HTTP {response.status_code}: {response.text[:200]}")
+        raise ReloadError(f"HTTP {response.status_code}: {response.text[:200]}", untouched=True)
     try:
         live = reported_version(response.json())
     except ValueError as e:
@@ -101,6 +112,8 @@ async def reload_all(
     for name, result in zip(names, results, strict=True):
         if isinstance(result, ReloadError):
             outcome.failures[name] = str(result)
+            if result.untouched:
+                outcome.untouched.append(name)
         elif isinstance(result, BaseException):
             raise result
         else:
@@ -116,11 +129,12 @@ async def hot_reload(
     previous: str | None,
     options: ReloadOptions,
 ) -> ReloadOutcome:
-    """All pods to ``version``; if any keeps failing, all pods back to ``previous``."""
+    """All pods to ``version``; if any keeps failing, every pod that may have moved back to ``previous``."""
     outcome = await reload_all(http, pods, version, options)
     if outcome.ok or previous is None:
         return outcome
-    back = await reload_all(http, pods, previous, options)
+    moved = {name: url for name, url in pods.items() if name not in outcome.untouched}
+    back = await reload_all(http, moved, previous, options)
     outcome.rolled_back = True
     outcome.rollback_failures = back.failures
     return outcome

@@ -2,9 +2,17 @@
 
 Handlers are thin: they find this resource's state, call :func:`btcf_operator.reconcile.reconcile`
 and turn "try again later" into ``kopf.TemporaryError``. Create, resume (operator start) and spec
-changes act at once; a daemon per resource takes a short fixed-interval look (``PROGRESS_INTERVAL``)
-that checks a rollout in progress and asks MLflow again once ``spec.pollSeconds`` have passed, since
-kopf timers take one fixed interval for every resource.
+changes act at once; a follower task per resource takes a short fixed-interval look
+(``PROGRESS_INTERVAL``) that checks a rollout in progress and asks MLflow again once
+``spec.pollSeconds`` have passed.
+
+The followers are plain asyncio tasks started and stopped from the resource's watch events, not
+kopf daemons or timers: kopf puts its finalizer on every resource that has a daemon, a timer or a
+mandatory deletion handler, and nothing here needs a last word before a ModelAlias goes (the target
+belongs to whoever created it). Without a finalizer, deleting the operator together with its
+ModelAliases (``helm uninstall``) can never leave one stuck in ``Terminating``; an operator of an
+older release that did put the finalizer on is replaced by this one, which takes it off (kopf
+removes its finalizer from resources that no longer need it).
 """
 
 from __future__ import annotations
@@ -17,8 +25,9 @@ import httpx
 import kopf
 
 from btcf_operator.decisions import SpecError
+from btcf_operator.follow import Followers, follow
 from btcf_operator.kube import KubeApi
-from btcf_operator.reconcile import Context, ObjectState, RetryLater, reconcile
+from btcf_operator.reconcile import Context, InvalidTarget, ObjectState, RetryLater, reconcile
 from btcf_operator.registry import AliasResolver
 from btcf_operator.settings import get_settings
 from btcforecast.kube import KubeError, KubeUnavailable, api_client
@@ -47,10 +56,14 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         http=httpx.AsyncClient(timeout=timeout, trust_env=False),
         post_event=post_event,
     )
+    memo.followers = Followers()
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    followers: Followers | None = memo.get("followers")
+    if followers is not None:
+        await followers.stop_all()
     ctx: Context | None = memo.get("ctx")
     if ctx is not None:
         await ctx.http.aclose()
@@ -67,12 +80,14 @@ def _state(memo: kopf.Memo) -> ObjectState:
 @kopf.on.create(*RESOURCE)
 @kopf.on.resume(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
-async def act_on_spec(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def act_on_spec(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     """New resource, operator restart or changed spec: act now (or continue a rollout)."""
     try:
         await reconcile(memo.ctx, namespace, name, _state(memo), force=True)
     except SpecError as e:
         raise kopf.PermanentError(str(e)) from e
+    except InvalidTarget as e:  # the status says so; the follower looks again with backoff
+        logger.warning("%s (next look in %.0f s)", e, e.delay)
     except RetryLater as e:
         raise kopf.TemporaryError(str(e), delay=e.delay) from e
     except (KubeError, KubeUnavailable) as e:
@@ -81,22 +96,15 @@ async def act_on_spec(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> N
         ) from e
 
 
-@kopf.daemon(*RESOURCE, cancellation_timeout=5.0)
-async def follow(
-    name: str, namespace: str, memo: kopf.Memo, stopped: kopf.DaemonStopped, logger: logging.Logger, **_: Any
+@kopf.on.event(*RESOURCE)
+async def track(
+    type: str | None, name: str, namespace: str, meta: Mapping[str, Any], memo: kopf.Memo, **_: Any
 ) -> None:
-    """Per resource: check a rollout in progress, and the alias every pollSeconds."""
-    ctx: Context = memo.ctx
+    """Keep one follower running per existing resource: started on any event, stopped on deletion."""
+    followers: Followers = memo.followers
+    key = (namespace, name)
+    if type == "DELETED" or meta.get("deletionTimestamp"):
+        await followers.stop(key)
+        return
     state = _state(memo)
-    while not stopped:
-        try:
-            await reconcile(ctx, namespace, name, state, force=False)
-        except RetryLater as e:
-            logger.info("will retry: %s", e)
-        except SpecError as e:
-            logger.error("invalid spec: %s", e)
-        except (KubeError, KubeUnavailable) as e:
-            logger.warning("Kubernetes API: %s", e)
-        except Exception:  # keep following the alias whatever one step ran into
-            logger.exception("reconciliation step failed")
-        await stopped.wait(ctx.settings.progress_interval)
+    followers.ensure(key, lambda: follow(memo.ctx, namespace, name, state))

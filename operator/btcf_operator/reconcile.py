@@ -41,6 +41,18 @@ class RetryLater(Exception):
         self.delay = delay
 
 
+class InvalidTarget(Exception):
+    """The target has a shape the strategy cannot act on; the status says so (``InvalidTarget``).
+
+    Not a kopf retry: the per-resource follower looks again with backoff (``delay``), so a target
+    fixed later is picked up without a new spec, and a broken one costs one GET per backoff step.
+    """
+
+    def __init__(self, message: str, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
 @dataclass
 class Context:
     """What a step needs, built once at operator start-up."""
@@ -86,27 +98,57 @@ class Step:
         return dict(self.body.get("status") or {})
 
 
-async def reconcile(ctx: Context, namespace: str, name: str, state: ObjectState, *, force: bool) -> None:
-    """One step: continue a rollout in progress, else (when due or forced) follow the alias."""
+async def reconcile(ctx: Context, namespace: str, name: str, state: ObjectState, *, force: bool) -> bool:
+    """One step: continue a rollout in progress, else (when due or forced) follow the alias.
+
+    Returns False when the resource no longer exists (nothing was done), else True.
+    """
     async with state.lock:
         try:
             body = await ctx.kube.get_modelalias(namespace, name)
         except NotFound:
-            return  # deleted meanwhile
+            return False  # deleted meanwhile
         spec = d.parse_spec(
             body.get("spec") or {},
             default_deadline=ctx.settings.rollout_deadline_seconds,
             min_poll_seconds=ctx.settings.min_poll_seconds,
         )
         step = Step(body=body, spec=spec)
-        if d.is_rolling_out(step.status):
-            if force:
-                state.next_poll = 0.0  # the spec changed: look at the alias again once this rollout ends
-            await continue_rollout(ctx, step)
-            return
-        if not force and time.monotonic() < state.next_poll:
-            return
-        await follow_alias(ctx, step, state)
+        try:
+            if d.is_rolling_out(step.status):
+                if force:
+                    state.next_poll = 0.0  # the spec changed: look at the alias again once this rollout ends
+                await continue_rollout(ctx, step)
+            elif force or time.monotonic() >= state.next_poll:
+                await follow_alias(ctx, step, state)
+        except d.TargetError as e:
+            await _invalid_target(ctx, step, state, e)
+        return True
+
+
+async def _invalid_target(ctx: Context, step: Step, state: ObjectState, error: d.TargetError) -> None:
+    """Failed/InvalidTarget, one Warning event per episode, and a backoff before the next look."""
+    spec = step.spec
+    detail = f"{spec.target_kind} {step.namespace}/{spec.target_name} cannot be served: {error}"
+    first = (
+        step.status.get("phase") != d.Phase.FAILED
+        or _reason(step.status, "RolledOut") != d.Reason.INVALID_TARGET
+    )
+    delay = _failed_attempt(ctx, state)
+    await write_status(
+        ctx,
+        step,
+        d.target_problem_status(
+            step.status,
+            _generation_of_step(step),
+            ctx.clock(),
+            reason=d.Reason.INVALID_TARGET,
+            detail=detail,
+        ),
+    )
+    if first:
+        ctx.post_event(step.body, "Warning", d.Reason.INVALID_TARGET, detail)
+    raise InvalidTarget(detail, delay) from error
 
 
 async def write_status(ctx: Context, step: Step, new: Mapping[str, Any]) -> None:
@@ -118,6 +160,14 @@ async def write_status(ctx: Context, step: Step, new: Mapping[str, Any]) -> None
 async def follow_alias(ctx: Context, step: Step, state: ObjectState) -> None:
     """Ask MLflow where the alias points and act if that is not what is served."""
     spec, now = step.spec, ctx.clock()
+    if d.needs_resolving_status(step.status, step.generation):
+        await write_status(
+            ctx,
+            step,
+            d.resolving_status(
+                step.status, step.generation, now, model=spec.registered_model, alias=spec.alias
+            ),
+        )
     try:
         version = await ctx.resolver.resolve(spec.registered_model, spec.alias)
     except AliasNotFoundError as e:
@@ -149,12 +199,9 @@ async def follow_alias(ctx: Context, step: Step, state: ObjectState) -> None:
             d.registry_unavailable_status(step.status, step.generation, now, error=str(e), retry_in=delay),
         )
         raise RetryLater(str(e), delay) from e
-    state.failures = 0
     state.next_poll = time.monotonic() + spec.poll_seconds
 
     action = d.plan(step.status, step.generation, version)
-    if action is d.Action.NOTHING:
-        return
     if action is d.Action.MARK_READY:
         await write_status(
             ctx,
@@ -168,8 +215,9 @@ async def follow_alias(ctx: Context, step: Step, state: ObjectState) -> None:
                 previous_version=step.status.get("previousVersion"),
             ),
         )
-        return
-    await start_rollout(ctx, step, version)
+    elif action is d.Action.ROLL_OUT:
+        await start_rollout(ctx, step, version)
+    state.failures = 0  # only a step that went through ends a backoff (an invalid target keeps it)
 
 
 def _failed_attempt(ctx: Context, state: ObjectState) -> float:
@@ -217,6 +265,7 @@ async def start_rollout(ctx: Context, step: Step, version: str) -> None:
     """Record the rollout in status first, then move the target (patch, or hot reload)."""
     spec = step.spec
     target = await _get_target(ctx, step)
+    d.check_target(target, spec.target_kind, spec.strategy)
     previous = step.status.get("resolvedVersion") or d.served_version(target, spec.target_kind)
     if previous == version:
         previous = step.status.get("previousVersion")
@@ -272,6 +321,7 @@ async def continue_rollout(ctx: Context, step: Step) -> None:
         return
 
     target = await _get_target(ctx, step)
+    d.check_target(target, spec.target_kind, spec.strategy)
     if not late and d.served_version(target, spec.target_kind) != target_version:
         # Restarted between writing the status and patching the target: patch it now.
         await set_target_version(ctx, step, target, target_version)

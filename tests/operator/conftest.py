@@ -28,22 +28,10 @@ from btcf_operator.kube import KubeApi  # noqa: E402
 from btcforecast.kube import api_client  # noqa: E402
 from btcforecast.services.process import ManagedProcess  # noqa: E402
 from tests.operator.kube_emulator import EmulatorThread  # noqa: E402
+from tests.operator.objects import FAST_OPERATOR_ENV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "manifests" / "crd-modelaliases.yaml"
-
-FAST_OPERATOR_ENV = {
-    "PROGRESS_INTERVAL": "0.3",
-    "MIN_POLL_SECONDS": "1",
-    "RETRY_INITIAL_SECONDS": "1",
-    "RETRY_MAX_SECONDS": "2",
-    "HOTRELOAD_RETRIES": "2",
-    "HOTRELOAD_RETRY_DELAY": "0.2",
-    "HOTRELOAD_TIMEOUT": "30",
-    "KUBE_TIMEOUT": "5",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",
-}
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,19 @@ from btcf_operator.kube import KubeApi
 
 T = TypeVar("T")
 WAIT_TIMEOUT = 60.0
+FAST_OPERATOR_ENV = {
+    "PROGRESS_INTERVAL": "0.3",
+    "MIN_POLL_SECONDS": "1",
+    "RETRY_INITIAL_SECONDS": "1",
+    "RETRY_MAX_SECONDS": "2",
+    "HOTRELOAD_RETRIES": "2",
+    "HOTRELOAD_RETRY_DELAY": "0.2",
+    "HOTRELOAD_TIMEOUT": "30",
+    "KUBE_TIMEOUT": "5",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",
+}
+"""Short intervals for a test's operator: rollouts are checked every 0.3 s, retries back off 1..2 s."""
 
 
 def model_alias(
@@ -68,6 +81,45 @@ def deployment(name: str, replicas: int = 2, labels: dict[str, str] | None = Non
     }
 
 
+def inference_service(name: str, *, custom_predictor: bool = True) -> dict[str, Any]:
+    """An InferenceService: a custom predictor (``kserve-container``), or KServe's ``predictor.model``."""
+    predictor: dict[str, Any]
+    if custom_predictor:
+        predictor = {
+            "containers": [
+                {
+                    "name": "kserve-container",
+                    "image": "btc-forecast/predictor:0.1.0",
+                    "env": [{"name": "MODEL_ALIAS", "value": "production"}],
+                }
+            ]
+        }
+    else:
+        predictor = {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": "s3://models/btc-lstm"}}
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": name},
+        "spec": {"predictor": predictor},
+    }
+
+
+async def play_kserve(kube: KubeApi, namespace: str, name: str) -> dict[str, Any]:
+    """Play KServe's controller once: this generation reconciled, Ready, with a URL."""
+    isvc = await get(kube, namespace, "inferenceservices", name)
+    return await patch_status(
+        kube,
+        namespace,
+        "inferenceservices",
+        name,
+        {
+            "observedGeneration": isvc["metadata"]["generation"],
+            "url": f"http://{name}.{namespace}.example.com",
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"}],
+        },
+    )
+
+
 def pod(name: str, labels: dict[str, str], port: int) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -94,6 +146,7 @@ def path(namespace: str, plural: str, name: str | None = None) -> str:
     base = {
         "modelaliases": f"/apis/serving.btcforecast.io/v1alpha1/namespaces/{namespace}/modelaliases",
         "deployments": f"/apis/apps/v1/namespaces/{namespace}/deployments",
+        "inferenceservices": f"/apis/serving.kserve.io/v1beta1/namespaces/{namespace}/inferenceservices",
         "pods": f"/api/v1/namespaces/{namespace}/pods",
         "secrets": f"/api/v1/namespaces/{namespace}/secrets",
         "events": f"/api/v1/namespaces/{namespace}/events",
@@ -138,6 +191,21 @@ async def roll_deployment(
             "readyReplicas": replicas if available else 0,
             "availableReplicas": replicas if available else 0,
         },
+    )
+
+
+def pinned_version(obj: dict[str, Any]) -> str | None:
+    """The version the operator pinned on a Deployment (pod template) or InferenceService (object)."""
+    meta = obj["spec"]["template"]["metadata"] if obj["kind"] == "Deployment" else obj["metadata"]
+    return (meta.get("annotations") or {}).get("serving.btcforecast.io/model-version")
+
+
+async def wait_pinned(kube: KubeApi, namespace: str, plural: str, name: str, version: str) -> dict[str, Any]:
+    """Wait until the operator has patched the target to ``version`` (it writes the status first)."""
+    return await wait_for(
+        lambda: get(kube, namespace, plural, name),
+        lambda obj: pinned_version(obj) == version,
+        what=f"{plural}/{name} pinned to version {version}",
     )
 
 

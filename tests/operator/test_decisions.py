@@ -88,6 +88,16 @@ def test_a_target_without_containers_is_refused() -> None:
             False,
             True,
         ),
+        (  # a deadline exceeded by the previous template says nothing about this one
+            {
+                "observedGeneration": 1,
+                "conditions": [
+                    {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+                ],
+            },
+            False,
+            False,
+        ),
     ],
 )
 def test_deployment_progress(status: dict, done: bool, failed: bool) -> None:
@@ -201,3 +211,52 @@ def test_ready_pod_endpoint_uses_the_declared_port() -> None:
 
 def test_backoff_doubles_up_to_the_cap() -> None:
     assert [d.backoff(n, 5, 30) for n in range(5)] == [5, 10, 20, 30, 30]
+
+
+def test_an_inference_service_on_predictor_model_is_an_invalid_rollout_target() -> None:
+    isvc = {
+        "metadata": {"name": "btc-lstm"},
+        "spec": {"predictor": {"model": {"modelFormat": {"name": "x"}}}},
+    }
+    with pytest.raises(d.TargetError, match=r"spec\.predictor\.model"):
+        d.check_target(isvc, d.TargetKind.INFERENCE_SERVICE, d.Strategy.ROLLOUT)
+
+
+def test_a_deployment_without_containers_is_an_invalid_rollout_target() -> None:
+    target = deployment("p")
+    target["spec"]["template"]["spec"]["containers"] = []
+    with pytest.raises(d.TargetError, match=r"no spec\.template\.spec\.containers"):
+        d.check_target(target, DEP, d.Strategy.ROLLOUT)
+
+
+def test_hot_reload_needs_only_the_pods_selector_of_the_target() -> None:
+    isvc = {"metadata": {"name": "btc-lstm"}, "spec": {"predictor": {"model": {}}}}
+    d.check_target(isvc, d.TargetKind.INFERENCE_SERVICE, d.Strategy.HOT_RELOAD)
+    d.check_target(deployment("p"), DEP, d.Strategy.ROLLOUT)
+    unselected = deployment("p")
+    del unselected["spec"]["selector"]
+    with pytest.raises(d.TargetError):
+        d.check_target(unselected, DEP, d.Strategy.HOT_RELOAD)
+
+
+@pytest.mark.parametrize(
+    ("status", "generation", "resolving"),
+    [
+        ({}, 1, True),
+        ({"phase": "Ready", "observedGeneration": 1}, 2, True),
+        ({"phase": "Ready", "observedGeneration": 2}, 2, False),
+        ({"phase": "Failed", "observedGeneration": 2}, 2, False),  # a retry, not a new spec
+    ],
+)
+def test_resolving_is_written_for_a_new_resource_or_a_new_spec_only(
+    status: dict, generation: int, resolving: bool
+) -> None:
+    assert d.needs_resolving_status(status, generation) is resolving
+
+
+def test_a_resolving_status_keeps_what_is_served_and_marks_resolution_unknown() -> None:
+    ready = d.ready_status({}, 1, NOW, alias="production", version="3", previous_version=None)
+    status = {**ready, **d.resolving_status(ready, 2, NOW, model="btc-lstm", alias="staging")}
+    assert (status["phase"], status["observedGeneration"], status["resolvedVersion"]) == ("Resolving", 2, "3")
+    resolved = next(c for c in status["conditions"] if c["type"] == "Resolved")
+    assert (resolved["status"], resolved["reason"]) == ("Unknown", "Resolving")

@@ -160,3 +160,45 @@ async def test_without_kubernetes_credentials_the_facade_starts_and_reload_is_50
         response = await facade.post("/reload", params={"alias": "staging"})
     assert response.status_code == 503
     assert "no Kubernetes credentials" in response.json()["detail"]
+
+
+async def test_a_second_reload_to_another_alias_is_409_at_once_while_the_first_waits(
+    kube: KubeApi, namespace: str, tmp_path: Path
+) -> None:
+    await o.create(kube, namespace, "modelaliases", o.model_alias(MODELALIAS, "btc-lstm", "production"))
+    async with cluster_facade(tmp_path, namespace, timeout=120.0) as facade:
+        first = asyncio.create_task(facade.post("/reload", params={"alias": "staging"}))
+        await o.wait_for(
+            lambda: o.get(kube, namespace, "modelaliases", MODELALIAS),
+            lambda ma: ma["spec"]["alias"] == "staging",
+            what="the first reload's patch",
+        )
+        second = await facade.post("/reload", params={"alias": "20250327"})
+        assert not first.done()  # the first still waits for the operator: no one answered it yet
+        first.cancel()
+    assert second.status_code == 409, second.text
+    assert "'staging'" in second.json()["detail"]
+    ma = await o.get(kube, namespace, "modelaliases", MODELALIAS)
+    assert ma["spec"]["alias"] == "staging"  # the first change stands
+
+
+async def test_a_reload_while_the_operator_rolls_out_another_alias_is_409_naming_it(
+    kube: KubeApi, namespace: str, tmp_path: Path
+) -> None:
+    """What another facade replica sees: the status says a rollout of another alias is under way."""
+    created = await o.create(
+        kube, namespace, "modelaliases", o.model_alias(MODELALIAS, "btc-lstm", "staging")
+    )
+    rolling = {
+        "phase": "RollingOut",
+        "observedGeneration": created["metadata"]["generation"],
+        "targetVersion": "4",
+        "message": "rolling out version 4 (from 3)",
+    }
+    await o.patch_status(kube, namespace, "modelaliases", MODELALIAS, rolling)
+    async with cluster_facade(tmp_path, namespace) as facade:
+        response = await facade.post("/reload", params={"alias": "production"})
+    assert response.status_code == 409, response.text
+    assert "'staging'" in response.json()["detail"] and "RollingOut" in response.json()["detail"]
+    ma = await o.get(kube, namespace, "modelaliases", MODELALIAS)
+    assert ma["metadata"]["generation"] == created["metadata"]["generation"]  # nothing patched

@@ -28,7 +28,7 @@ async def test_a_missing_alias_fails_with_alias_not_found_then_recovers_when_it_
 
     wanted = model.version_of("backtest_20250327")
     registry.set_alias(registry.connect(model.tracking_uri), model.name, "champion", wanted)
-    await o.wait_status(kube, namespace, "ma", lambda s: s.get("targetVersion") == wanted, what="rollout")
+    await o.wait_pinned(kube, namespace, "deployments", "predictor", wanted)
     await o.roll_deployment(kube, namespace, "predictor")
     status = await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "Ready", what="Ready")
     assert status["resolvedVersion"] == wanted

@@ -29,13 +29,11 @@ async def test_create_rolls_the_deployment_out_to_the_alias_version_and_reports_
     await o.create(kube, namespace, "modelaliases", o.model_alias("ma", model.name, "backtest_20250327"))
     wanted = model.version_of("backtest_20250327")
 
-    await o.wait_status(kube, namespace, "ma", lambda s: s.get("targetVersion") == wanted, what="RollingOut")
-    dep = await o.get(kube, namespace, "deployments", "predictor")
+    dep = await o.wait_pinned(kube, namespace, "deployments", "predictor", wanted)  # by its annotation
     container = dep["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "MODEL_VERSION", "value": wanted} in container["env"]
-    assert (
-        dep["spec"]["template"]["metadata"]["annotations"]["serving.btcforecast.io/model-version"] == wanted
-    )
+    rolling = await o.get(kube, namespace, "modelaliases", "ma")
+    assert (rolling["status"]["phase"], rolling["status"]["targetVersion"]) == ("RollingOut", wanted)
 
     await o.roll_deployment(kube, namespace, "predictor")
     status = await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "Ready", what="Ready")
@@ -52,17 +50,13 @@ async def test_a_moved_alias_is_followed_within_poll_seconds(
     start_operator(model.tracking_uri)
     await o.create(kube, namespace, "modelaliases", o.model_alias("ma", model.name, "staging"))
     first = model.version_of("staging")
-    await o.wait_status(
-        kube, namespace, "ma", lambda s: s.get("targetVersion") == first, what="first rollout"
-    )
+    await o.wait_pinned(kube, namespace, "deployments", "predictor", first)
     await o.roll_deployment(kube, namespace, "predictor")
     await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "Ready", what="Ready")
 
     moved = model.version_of("backtest_20250403")
     registry.set_alias(registry.connect(model.tracking_uri), model.name, "staging", moved)
-    await o.wait_status(
-        kube, namespace, "ma", lambda s: s.get("targetVersion") == moved, what="second rollout"
-    )
+    await o.wait_pinned(kube, namespace, "deployments", "predictor", moved)
     await o.roll_deployment(kube, namespace, "predictor")
     status = await o.wait_status(
         kube, namespace, "ma", lambda s: s.get("phase") == "Ready", what="Ready again"
@@ -80,12 +74,12 @@ async def test_a_rollout_that_never_becomes_available_is_rolled_back_failed_and_
     await o.create(
         kube, namespace, "modelaliases", o.model_alias("ma", model.name, "backtest_20250320", deadline=3)
     )
-    await o.wait_status(kube, namespace, "ma", lambda s: s.get("targetVersion") == good)
+    await o.wait_pinned(kube, namespace, "deployments", "predictor", good)
     await o.roll_deployment(kube, namespace, "predictor")
     await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "Ready")
 
     await kube.patch_modelalias_spec(namespace, "ma", {"alias": "backtest_20250327"})
-    await o.wait_status(kube, namespace, "ma", lambda s: s.get("targetVersion") == bad)
+    await o.wait_pinned(kube, namespace, "deployments", "predictor", bad)
     await o.roll_deployment(kube, namespace, "predictor", available=False)
     status = await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "Failed", what="Failed")
 
@@ -105,7 +99,7 @@ async def test_an_operator_restarted_mid_rollout_finishes_it(
     operator = start_operator(model.tracking_uri)
     await o.create(kube, namespace, "modelaliases", o.model_alias("ma", model.name, "backtest_20250403"))
     wanted = model.version_of("backtest_20250403")
-    await o.wait_status(kube, namespace, "ma", lambda s: s.get("phase") == "RollingOut")
+    await o.wait_pinned(kube, namespace, "deployments", "predictor", wanted)  # status written, target patched
     operator.kill()
 
     await o.roll_deployment(kube, namespace, "predictor")

@@ -17,8 +17,9 @@ router = APIRouter(tags=["models"])
     "/reload",
     dependencies=[TokenDep],
     responses={
-        code: {"model": ErrorResponse} for code in (401, 404, 502, 503, 504)
-    },  # 502: the operator reports a failed rollout; 504: no answer in time (cluster mode)
+        code: {"model": ErrorResponse} for code in (401, 404, 409, 502, 503, 504)
+    },  # cluster mode: 409 another alias is being rolled out; 502 the operator reports a failed
+    # rollout; 504 no answer in time
 )
 async def post_reload(
     reloader: ReloaderDep,
