@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow.entities import Metric, Param
@@ -23,8 +24,10 @@ from mlflow.tracking import MlflowClient
 
 from btcforecast.aliases import normalize_alias
 from btcforecast.errors import DependencyUnavailable
-from btcforecast.model import ForecastLSTM, ModelConfig, load_model, save_model
-from btcforecast.training import TrainedModel
+
+if TYPE_CHECKING:
+    from btcforecast.model import ForecastLSTM, ModelConfig
+    from btcforecast.training import TrainedModel
 
 MODEL_ARTIFACT_PATH = "model"
 EXPERIMENT = "btc-lstm-training"
@@ -151,6 +154,8 @@ def download_version(client: MlflowClient, ref: ResolvedVersion, cache_dir: Path
 
 
 def load_version(client: MlflowClient, ref: ResolvedVersion, cache_dir: Path) -> LoadedModel:
+    from btcforecast.model import load_model  # torch: only what loads models pays for it (not the operator)
+
     model, config = load_model(download_version(client, ref, cache_dir))
     return LoadedModel(model=model, config=config, resolved=ref)
 
@@ -181,6 +186,8 @@ def register(client: MlflowClient, name: str, trained: TrainedModel, alias: str 
         ]
         client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()])
         with tempfile.TemporaryDirectory() as tmp:
+            from btcforecast.model import save_model
+
             save_model(trained.model, config, Path(tmp) / MODEL_ARTIFACT_PATH)
             client.log_artifacts(run_id, str(Path(tmp) / MODEL_ARTIFACT_PATH), MODEL_ARTIFACT_PATH)
         client.set_terminated(run_id)
