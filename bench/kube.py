@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -29,13 +28,12 @@ from btcforecast import registry
 from btcforecast.kube import api_client
 from btcforecast.market import generate_bars, read_csv
 from btcforecast.services.mlflow_server import mlflow_server
-from btcforecast.services.process import ManagedProcess, free_port
 from btcforecast.training import TrainingParams, train_for_base_date
 from tests.k8s import helm
 from tests.k8s.controlplane import ControlPlane
 from tests.k8s.nodesim import NodeSimulator
 from tests.operator import objects as o
-from tests.operator.cluster import apply, chart_rbac, install_crds, service_account_name
+from tests.operator.cluster import apply, chart_rbac, install_crds, operator_process, service_account_name
 from tests.operator.objects import FAST_OPERATOR_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,23 +62,8 @@ async def time_rollout(plane: ControlPlane, api: client.ApiClient, tracking_uri:
     apply(plane.admin_kubeconfig, rbac, namespace)
     kubeconfig = plane.kubeconfig_for_serviceaccount(namespace, service_account_name(rbac))
     admin = KubeApi(api_client(str(plane.admin_kubeconfig)), timeout=20.0)
-    port = free_port()
-    operator = ManagedProcess(
-        "operator",
-        [
-            str(Path(sys.executable).parent / "kopf"),
-            "run",
-            "--standalone",
-            f"--namespace={namespace}",
-            f"--liveness=http://127.0.0.1:{port}/healthz",
-            "-m",
-            "btcf_operator.main",
-        ],
-        log_path=plane.cert_dir.parent / f"operator-{namespace}.log",
-        env={"KUBECONFIG": str(kubeconfig), "MLFLOW_TRACKING_URI": tracking_uri, **FAST_OPERATOR_ENV},
-        ready_url=f"http://127.0.0.1:{port}/healthz",
-        ready_timeout=90,
-    )
+    log = plane.cert_dir.parent / f"operator-{namespace}.log"
+    operator = operator_process(kubeconfig, namespace, tracking_uri, log, FAST_OPERATOR_ENV)
     with NodeSimulator(api, namespace), operator:
         await o.create(admin, namespace, "deployments", o.deployment("predictor"))
         began = time.monotonic()

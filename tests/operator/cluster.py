@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ import yaml
 from kubernetes import client, watch
 
 from btcforecast.modelalias import GROUP, PLURAL, VERSION
+from btcforecast.services.process import ManagedProcess, free_port
 from tests.chart.chart_helpers import CHART, MANIFESTS, RELEASE, helm
 from tests.k8s.paths import kubectl
 
@@ -30,8 +32,36 @@ TEST_CRDS = ROOT / "tests" / "k8s" / "crds"
 RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding")
 COMPONENT_LABEL = "app.kubernetes.io/component"
+OPERATOR_READY_TIMEOUT = 90.0
 SECRET_NAME = f"{RELEASE}-secrets"
 """The chart's own Secret: the one the operator's Role lets it read (reload token for HotReload)."""
+
+
+# --- the operator ------------------------------------------------------------------------------
+
+
+def operator_process(
+    kubeconfig: Path, namespace: str, tracking_uri: str, log_path: Path, env: dict[str, str] | None = None
+) -> ManagedProcess:
+    """``kopf run`` of the operator for ``namespace`` with ``kubeconfig``'s credentials (not started)."""
+    port = free_port()
+    return ManagedProcess(
+        "operator",
+        [
+            str(Path(sys.executable).parent / "kopf"),
+            "run",
+            "--standalone",
+            f"--namespace={namespace}",
+            f"--liveness=http://127.0.0.1:{port}/healthz",
+            "--verbose",
+            "-m",
+            "btcf_operator.main",
+        ],
+        log_path=log_path,
+        env={"KUBECONFIG": str(kubeconfig), "MLFLOW_TRACKING_URI": tracking_uri, **(env or {})},
+        ready_url=f"http://127.0.0.1:{port}/healthz",
+        ready_timeout=OPERATOR_READY_TIMEOUT,
+    )
 
 
 # --- the chart -------------------------------------------------------------------------------------

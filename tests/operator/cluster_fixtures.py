@@ -10,7 +10,6 @@ inspect go through an admin client (``admin``), as a user's kubectl would.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,17 @@ import pytest
 from btcf_operator.kube import KubeApi
 
 from btcforecast.kube import api_client
-from btcforecast.services.process import ManagedProcess, free_port
+from btcforecast.services.process import ManagedProcess
 from tests.operator.cluster import (
     CLUSTER_SCOPED,
     apply,
     chart_rbac,
     delete,
     install_crds,
+    operator_process,
     service_account_name,
 )
 from tests.operator.objects import FAST_OPERATOR_ENV
-
-OPERATOR_READY_TIMEOUT = 90.0
 
 
 @pytest.fixture
@@ -78,28 +76,12 @@ def start_operator(
     started: list[ManagedProcess] = []
 
     def start(tracking_uri: str, **env: str) -> ManagedProcess:
-        port = free_port()
-        process = ManagedProcess(
-            "operator",
-            [
-                str(Path(sys.executable).parent / "kopf"),
-                "run",
-                "--standalone",
-                f"--namespace={kube_namespace}",
-                f"--liveness=http://127.0.0.1:{port}/healthz",
-                "--verbose",
-                "-m",
-                "btcf_operator.main",
-            ],
-            log_path=tmp_path / f"operator-{len(started)}.log",
-            env={
-                "KUBECONFIG": str(operator_kubeconfig),
-                "MLFLOW_TRACKING_URI": tracking_uri,
-                **FAST_OPERATOR_ENV,
-                **env,
-            },
-            ready_url=f"http://127.0.0.1:{port}/healthz",
-            ready_timeout=OPERATOR_READY_TIMEOUT,
+        process = operator_process(
+            operator_kubeconfig,
+            kube_namespace,
+            tracking_uri,
+            tmp_path / f"operator-{len(started)}.log",
+            {**FAST_OPERATOR_ENV, **env},
         )
         started.append(process)
         return process.start()
