@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-import btcforecast.registry as registry_module
+import btcforecast.model as model_module
 from btcforecast import registry
 from btcforecast.model import WEIGHTS_FILE
 from btcforecast.training import TrainedModel
@@ -60,14 +60,14 @@ def crafted(
     """A fresh registration plus version ``crafted``: valid config, pickle as the weights."""
     model = register_models()
     payload = pickle.dumps(_CreatesMarker(marker))
-    real_save = registry_module.save_model
+    real_save = model_module.save_model
 
     def save_with_pickle(module, config, directory: Path) -> None:
         real_save(module, config, directory)
         (Path(directory) / WEIGHTS_FILE).write_bytes(payload)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(registry_module, "save_model", save_with_pickle)
+        mp.setattr(model_module, "save_model", save_with_pickle)
         client = registry.connect(model.tracking_uri)
         version = registry.register(
             client, model.name, trained_models[date(2025, 3, 27)], alias=CRAFTED_ALIAS
