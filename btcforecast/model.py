@@ -1,4 +1,8 @@
-"""The forecasting network: an LSTM that maps raw feature windows to the next hour's close.
+"""The forecasting network: an LSTM that maps raw feature windows to quantiles of the next hour's close.
+
+The head predicts the median log return plus non-negative gaps to the other quantiles, so the
+quantiles are ordered by construction (never a crossed band). Format 1 (one output, the point
+forecast) still loads: its ``quantiles`` are ``[0.5]``.
 
 Scaling lives inside the module (as buffers, also written as plain numbers in the model's config),
 so a caller sends raw windows and gets USD prices back, and a model version carries everything it
@@ -7,18 +11,29 @@ needs to be served. No KServe or MLflow import here.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SUPPORTED_FORMATS = (1, 2)
+QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
+"""The quantiles a new model predicts: the 80% interval and the median (the point forecast)."""
+POINT_QUANTILE = 0.5
+
+
+def output_name(quantile: float) -> str:
+    """``close`` for the median (the served point forecast), ``close_p10`` for the 10% quantile, ..."""
+    return "close" if quantile == POINT_QUANTILE else f"close_p{round(quantile * 100):02d}"
 
 
 class ModelFormatError(ValueError):
@@ -41,11 +56,20 @@ class ModelConfig:
     training: dict[str, Any] = field(default_factory=dict)
     data_source: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    quantiles: list[float] = field(default_factory=lambda: [POINT_QUANTILE])
     format_version: int = FORMAT_VERSION
 
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+    @property
+    def point_index(self) -> int:
+        return self.quantiles.index(POINT_QUANTILE)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [output_name(q) for q in self.quantiles]
 
     @property
     def synthetic(self) -> bool:
@@ -61,22 +85,29 @@ class ModelConfig:
             config = cls(**raw)
         except (ValueError, TypeError) as e:
             raise ModelFormatError(f"config.json is not a model config: {e}") from e
-        if config.format_version != FORMAT_VERSION:
+        if config.format_version not in SUPPORTED_FORMATS:
             raise ModelFormatError(f"unsupported model format_version {config.format_version}")
         if not (0 <= config.close_index < config.n_features) or config.window < 1:
             raise ModelFormatError("config.json has an invalid window or close_index")
+        quantiles = config.quantiles
+        increasing = all(a < b for a, b in itertools.pairwise(quantiles))
+        if POINT_QUANTILE not in quantiles or not increasing:
+            raise ModelFormatError(f"config.json quantiles {quantiles} must be increasing and include 0.5")
+        if not all(0.0 < q < 1.0 for q in quantiles):
+            raise ModelFormatError(f"config.json quantiles {quantiles} must lie strictly between 0 and 1")
         return config
 
 
 class ForecastLSTM(nn.Module):
-    """LSTM(hidden, layers) over scaled windows; predicts the next log return, returns a price."""
+    """LSTM(hidden, layers) over scaled windows; predicts quantiles of the next log return as prices."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         n = config.n_features
         self.close_index = config.close_index
+        self.point_index = config.point_index
         self.lstm = nn.LSTM(n, config.hidden_size, config.num_layers, batch_first=True)
-        self.head = nn.Linear(config.hidden_size, 1)
+        self.head = nn.Linear(config.hidden_size, len(config.quantiles))
         mean = config.feature_mean or [0.0] * n
         std = config.feature_std or [1.0] * n
         self.register_buffer("feature_mean", torch.tensor(mean, dtype=torch.float32))
@@ -92,16 +123,33 @@ class ForecastLSTM(nn.Module):
         out[..., self.close_index] = relative
         return out
 
-    def predict_scaled_return(self, windows: torch.Tensor) -> torch.Tensor:
+    def predict_scaled_returns(self, windows: torch.Tensor) -> torch.Tensor:
+        """Scaled log-return quantiles [N, Q], increasing along Q: median plus softplus gaps."""
         x = (self.relative_inputs(windows) - self.feature_mean) / self.feature_std
         hidden, _ = self.lstm(x)
-        return self.head(hidden[:, -1, :]).squeeze(-1)
+        raw = self.head(hidden[:, -1, :])
+        m = self.point_index
+        median = raw[:, m : m + 1]
+        below = torch.flip(torch.cumsum(torch.flip(nn.functional.softplus(raw[:, :m]), [1]), 1), [1])
+        above = torch.cumsum(nn.functional.softplus(raw[:, m + 1 :]), 1)
+        return torch.cat([median - below, median, median + above], dim=1)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        """Raw windows [N, T, F] -> next-hour close [N], in the price unit of the close feature."""
-        scaled = self.predict_scaled_return(windows)
-        log_return = scaled * self.target_std + self.target_mean
-        return windows[:, -1, self.close_index] * torch.exp(log_return)
+        """Raw windows [N, T, F] -> next-hour close quantiles [N, Q], in the close feature's unit."""
+        log_return = self.predict_scaled_returns(windows) * self.target_std + self.target_mean
+        return windows[:, -1:, self.close_index] * torch.exp(log_return)
+
+
+def predict_quantiles(model: ForecastLSTM, windows: np.ndarray) -> np.ndarray:
+    """Raw windows [N, T, F] -> close quantiles [N, Q] as float32, without autograd bookkeeping.
+
+    The one inference path: the predictor and the MLflow pyfunc flavor both call it, so they
+    answer identically for the same windows.
+    """
+    if not windows.flags.writeable:
+        windows = windows.copy()
+    with torch.inference_mode():
+        return model(torch.from_numpy(windows)).numpy().astype(np.float32, copy=False)
 
 
 def save_model(model: ForecastLSTM, config: ModelConfig, directory: Path) -> Path:

@@ -26,7 +26,7 @@ from btcforecast.features import (
 )
 from btcforecast.market.bars import is_synthetic
 from btcforecast.metrics import forecast_metrics, persistence_metrics
-from btcforecast.model import ForecastLSTM, ModelConfig
+from btcforecast.model import QUANTILES, ForecastLSTM, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ def train_for_base_date(
         feature_std=[float(v) for v in std],
         target_mean=target_mean,
         target_std=target_std,
+        quantiles=list(QUANTILES),
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -119,7 +120,8 @@ def train_for_base_date(
         torch.set_num_threads(threads)
 
     with torch.inference_mode():
-        predicted = model(torch.from_numpy(windows[n_train:])).numpy().astype(np.float64)
+        quantiles = model(torch.from_numpy(windows[n_train:])).numpy().astype(np.float64)
+    predicted = quantiles[:, config.point_index]
     val_actual, val_previous = actual[n_train:], previous[n_train:]
     source = str(bars.attrs.get("source", "unknown"))
     config = ModelConfig(
@@ -154,20 +156,26 @@ def _fit(
     x = torch.from_numpy(windows)
     y = torch.from_numpy(((targets - config.target_mean) / config.target_std).astype(np.float32))
     x_train, y_train, x_val, y_val = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
-    loss_fn = torch.nn.MSELoss()
+    quantiles = torch.tensor(config.quantiles, dtype=torch.float32)
+
+    def loss_fn(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Pinball loss summed over the quantiles, averaged over the batch."""
+        diff = target.unsqueeze(1) - predicted
+        return torch.maximum(quantiles * diff, (quantiles - 1.0) * diff).sum(1).mean()
+
     best_loss, best_state, stale = float("inf"), copy.deepcopy(model.state_dict()), 0
     for epoch in range(params.epochs):
         model.train()
         order = torch.randperm(n_train, generator=generator)
         for batch in order.split(params.batch_size):
             optimiser.zero_grad()
-            loss = loss_fn(model.predict_scaled_return(x_train[batch]), y_train[batch])
+            loss = loss_fn(model.predict_scaled_returns(x_train[batch]), y_train[batch])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
         model.eval()
         with torch.no_grad():
-            val_loss = float(loss_fn(model.predict_scaled_return(x_val), y_val))
+            val_loss = float(loss_fn(model.predict_scaled_returns(x_val), y_val))
         if val_loss < best_loss - 1e-6:
             best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
         else:

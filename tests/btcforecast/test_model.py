@@ -36,8 +36,16 @@ def test_prediction_is_a_price_near_the_last_close(trained: TrainedModel) -> Non
     windows = _windows(trained.config)
     with torch.inference_mode():
         predicted = trained.model(windows)
-    last_close = windows[:, -1, trained.config.close_index]
+    last_close = windows[:, -1:, trained.config.close_index]
     assert torch.all((predicted / last_close - 1).abs() < 0.2)
+
+
+def test_quantiles_are_ordered_for_any_window(trained: TrainedModel) -> None:
+    windows = _windows(trained.config, n=200)
+    with torch.inference_mode():
+        predicted = trained.model(windows)
+    assert predicted.shape == (200, len(trained.config.quantiles))
+    assert torch.all(predicted[:, 1:] >= predicted[:, :-1])
 
 
 def test_model_files_hold_no_pickle(trained: TrainedModel, tmp_path: Path) -> None:
