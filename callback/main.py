@@ -8,20 +8,16 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from btcforecast.signing import SIGNATURE_HEADER
+from callback import errors
+from callback.metrics import ReceiverMetrics
 from callback.settings import CallbackSettings, get_settings
 from callback.store import ResultStore, StoredResult
-from callback.verify import (
-    BodyTooLarge,
-    InvalidResult,
-    SignatureError,
-    check_signature,
-    parse_result,
-    read_limited,
-)
+from callback.verify import check_signature, parse_result, read_limited
 
 
 class Health(BaseModel):
@@ -80,6 +76,8 @@ def create_app(settings: CallbackSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="btc-forecast callback receiver", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.metrics = ReceiverMetrics()
+    errors.install(app)
 
     @app.get("/health")
     async def get_health(store: StoreDep) -> Health:
@@ -95,26 +93,19 @@ def create_app(settings: CallbackSettings | None = None) -> FastAPI:
         },
     )
     async def post_result(request: Request, store: StoreDep, cfg: SettingsDep) -> Accepted:
-        try:
-            body = await read_limited(
-                request.stream(), cfg.max_body_bytes, request.headers.get("content-length")
-            )
-        except BodyTooLarge as e:
-            raise HTTPException(413, str(e)) from e
-        except InvalidResult as e:
-            raise HTTPException(400, str(e)) from e
-        try:
-            signed_at = check_signature(
-                cfg.secret, request.headers.get(SIGNATURE_HEADER), body, cfg.max_skew_seconds
-            )
-        except SignatureError as e:
-            raise HTTPException(401, str(e)) from e
-        try:
-            job_id, payload = parse_result(body)
-        except InvalidResult as e:
-            raise HTTPException(400, str(e)) from e
+        body = await read_limited(request.stream(), cfg.max_body_bytes, request.headers.get("content-length"))
+        signature = request.headers.get(SIGNATURE_HEADER)
+        signed_at = check_signature(cfg.secret, signature, body, cfg.max_skew_seconds)
+        job_id, payload = parse_result(body)
         added = await asyncio.to_thread(store.add, job_id, payload, signed_at)
-        return Accepted(status="stored" if added else "duplicate", job_id=job_id)
+        outcome = "stored" if added else "duplicate"
+        request.app.state.metrics.received.labels(outcome=outcome).inc()
+        return Accepted(status=outcome, job_id=job_id)
+
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    async def metrics() -> Response:
+        """Prometheus text exposition of the receiver's counters."""
+        return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/results")
     async def list_results(store: StoreDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ResultList:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from btcforecast.signing import SIGNATURE_HEADER, sign
 from callback.main import create_app
@@ -104,3 +105,35 @@ def test_results_survive_a_receiver_restart(tmp_path: Path) -> None:
         proc.kill()
         proc.start()
         assert httpx.get(f"{proc.url}/results/durable").status_code == 200
+
+
+async def _counters(receiver: httpx.AsyncClient) -> dict[tuple[str, str], float]:
+    response = await receiver.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, next(iter(sample.labels.values()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name.startswith("btcf_callback_") and sample.name.endswith("_total")
+    }
+
+
+async def test_metrics_count_results_stored_and_duplicate(receiver: httpx.AsyncClient) -> None:
+    await receiver.post("/result", **signed({"job_id": "m1"}))
+    await receiver.post("/result", **signed({"job_id": "m1"}))
+    await receiver.post("/result", **signed({"job_id": "m2"}))
+    counters = await _counters(receiver)
+    assert counters[("btcf_callback_results_received_total", "stored")] == 2
+    assert counters[("btcf_callback_results_received_total", "duplicate")] == 1
+
+
+async def test_metrics_count_refusals_by_reason(receiver: httpx.AsyncClient) -> None:
+    await receiver.post("/result", **signed({"job_id": "x"}, secret="other"))
+    await receiver.post("/result", **signed({"job_id": "big", "pad": "x" * 20_000}))
+    body = b"[1, 2]"
+    await receiver.post("/result", content=body, headers={SIGNATURE_HEADER: sign(SECRET, body)})
+    counters = await _counters(receiver)
+    assert counters[("btcf_callback_results_refused_total", "bad_signature")] == 1
+    assert counters[("btcf_callback_results_refused_total", "too_large")] == 1
+    assert counters[("btcf_callback_results_refused_total", "invalid")] == 1
+    assert counters[("btcf_callback_results_received_total", "stored")] == 0
