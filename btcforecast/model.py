@@ -4,6 +4,11 @@ The head predicts the median log return plus non-negative gaps to the other quan
 quantiles are ordered by construction (never a crossed band). Format 1 (one output, the point
 forecast) still loads: its ``quantiles`` are ``[0.5]``.
 
+The median's predicted return is multiplied by ``point_shrink`` (0..1, chosen on the validation tail
+at training time; 0 serves persistence, the last close) inside the module, so every consumer (the
+predictor, the MLflow pyfunc flavor, backtests) gets the same point forecast. The other quantiles are
+left as trained and only widened, if ever needed, to keep containing the shrunk median: still ordered.
+
 Scaling lives inside the module (as buffers, also written as plain numbers in the model's config),
 so a caller sends raw windows and gets USD prices back, and a model version carries everything it
 needs to be served. No KServe or MLflow import here.
@@ -57,6 +62,8 @@ class ModelConfig:
     data_source: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     quantiles: list[float] = field(default_factory=lambda: [POINT_QUANTILE])
+    point_shrink: float = 1.0
+    """Factor on the median's predicted log return: 1 as trained, 0 persistence (configs without it: 1)."""
     format_version: int = FORMAT_VERSION
 
     @property
@@ -95,6 +102,8 @@ class ModelConfig:
             raise ModelFormatError(f"config.json quantiles {quantiles} must be increasing and include 0.5")
         if not all(0.0 < q < 1.0 for q in quantiles):
             raise ModelFormatError(f"config.json quantiles {quantiles} must lie strictly between 0 and 1")
+        if not 0.0 <= config.point_shrink <= 1.0:
+            raise ModelFormatError(f"config.json point_shrink {config.point_shrink} must lie in [0, 1]")
         return config
 
 
@@ -106,6 +115,7 @@ class ForecastLSTM(nn.Module):
         n = config.n_features
         self.close_index = config.close_index
         self.point_index = config.point_index
+        self.point_shrink = float(config.point_shrink)
         self.lstm = nn.LSTM(n, config.hidden_size, config.num_layers, batch_first=True)
         self.head = nn.Linear(config.hidden_size, len(config.quantiles))
         mean = config.feature_mean or [0.0] * n
@@ -134,10 +144,22 @@ class ForecastLSTM(nn.Module):
         above = torch.cumsum(nn.functional.softplus(raw[:, m + 1 :]), 1)
         return torch.cat([median - below, median, median + above], dim=1)
 
+    def log_returns(self, windows: torch.Tensor, point_shrink: float | None = None) -> torch.Tensor:
+        """Log-return quantiles [N, Q] with the median shrunk toward 0; still increasing along Q.
+
+        ``point_shrink`` defaults to the model's own; training passes other values to choose it.
+        """
+        shrink = self.point_shrink if point_shrink is None else point_shrink
+        raw = self.predict_scaled_returns(windows) * self.target_std + self.target_mean
+        m = self.point_index
+        median = raw[:, m : m + 1] * shrink
+        below = torch.minimum(raw[:, :m], median)
+        above = torch.maximum(raw[:, m + 1 :], median)
+        return torch.cat([below, median, above], dim=1)
+
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         """Raw windows [N, T, F] -> next-hour close quantiles [N, Q], in the close feature's unit."""
-        log_return = self.predict_scaled_returns(windows) * self.target_std + self.target_mean
-        return windows[:, -1:, self.close_index] * torch.exp(log_return)
+        return windows[:, -1:, self.close_index] * torch.exp(self.log_returns(windows))
 
 
 def predict_quantiles(model: ForecastLSTM, windows: np.ndarray) -> np.ndarray:

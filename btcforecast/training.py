@@ -25,8 +25,8 @@ from btcforecast.features import (
     windows_for_range,
 )
 from btcforecast.market.bars import is_synthetic
-from btcforecast.metrics import forecast_metrics, persistence_metrics
-from btcforecast.model import QUANTILES, ForecastLSTM, ModelConfig
+from btcforecast.evaluation import backtest_report
+from btcforecast.model import QUANTILES, ForecastLSTM, ModelConfig, predict_quantiles
 
 log = logging.getLogger(__name__)
 
@@ -116,17 +116,23 @@ def train_for_base_date(
     torch.set_num_threads(1)
     try:
         model = _fit(config, params, windows, targets, n_train)
+        with torch.inference_mode():
+            validation_windows = torch.from_numpy(windows[n_train:])
+            unshrunk = model.log_returns(validation_windows, point_shrink=1.0).numpy().astype(np.float64)
     finally:
         torch.set_num_threads(threads)
 
-    with torch.inference_mode():
-        quantiles = model(torch.from_numpy(windows[n_train:])).numpy().astype(np.float64)
-    predicted = quantiles[:, config.point_index]
     val_actual, val_previous = actual[n_train:], previous[n_train:]
+    shrink = choose_point_shrink(val_actual, val_previous, unshrunk[:, config.point_index])
+    model.point_shrink = shrink
+    with torch.inference_mode():
+        quantiles = predict_quantiles(model, windows[n_train:]).astype(np.float64)
+    closes = bars["close"].loc[: end - pd.Timedelta(hours=1)]
     source = str(bars.attrs.get("source", "unknown"))
     config = ModelConfig(
         **{
             **config.__dict__,
+            "point_shrink": shrink,
             "training": {
                 **params.__dict__,
                 "base_date": base_date.isoformat(),
@@ -137,13 +143,51 @@ def train_for_base_date(
                 "validation_start": hours[n_train].isoformat(),
             },
             "data_source": {"source": source, "synthetic": is_synthetic(bars)},
-            "metrics": {
-                "validation": forecast_metrics(val_actual, predicted, val_previous).model_dump(),
-                "persistence": persistence_metrics(val_actual, val_previous).model_dump(),
-            },
+            "metrics": validation_metrics(closes, hours[n_train:], quantiles, config.quantiles, shrink),
         }
     )
     return TrainedModel(model=model, config=config, base_date=base_date)
+
+
+SHRINK_GRID = tuple(i / 20 for i in range(21))
+"""Candidate factors for the median's predicted return, 0 (persistence) .. 1 (as trained)."""
+
+
+def choose_point_shrink(actual: np.ndarray, previous: np.ndarray, median_log_return: np.ndarray) -> float:
+    """The factor in SHRINK_GRID with the lowest validation MAE; ties go to the smaller factor.
+
+    0 is in the grid, so a model whose median does worse than persistence on its validation tail
+    serves persistence as its point forecast: the point forecast does no harm there by construction.
+    """
+    errors = [
+        float(np.abs(previous * np.exp(shrink * median_log_return) - actual).mean()) for shrink in SHRINK_GRID
+    ]
+    best = min(range(len(SHRINK_GRID)), key=lambda i: (round(errors[i], 9), i))
+    return SHRINK_GRID[best]
+
+
+def validation_metrics(
+    closes: pd.Series,
+    hours: pd.DatetimeIndex,
+    quantiles: np.ndarray,
+    levels: list[float],
+    shrink: float,
+) -> dict[str, dict[str, Any]]:
+    """The validation tail's backtest report as flat groups (the registry logs each number)."""
+    report = backtest_report(closes, hours, quantiles, levels)
+    groups: dict[str, dict[str, Any]] = {
+        "validation": report.model.model_dump(),
+        "persistence": report.persistence.model_dump(),
+        "point": {"shrink": shrink, "pinball_ratio": report.pinball_ratio},
+    }
+    if report.significance is not None:
+        groups["significance"] = report.significance.model_dump()
+    for name, interval in (("interval", report.interval), ("naive_band", report.naive_band)):
+        if interval is not None:
+            dumped = interval.model_dump()
+            by_tercile = dumped.pop("coverage_by_volatility")
+            groups[name] = {**dumped, **{f"coverage_{k}": v for k, v in by_tercile.items()}}
+    return groups
 
 
 def _fit(

@@ -5,6 +5,12 @@ for that version explicitly (never "whatever is live"), so results can be cached
 (version, range): a moved alias resolves to another version and so to another cache entry,
 and a stale answer is never served. Market data, feature frames and windows are built here; the
 predictor only runs the network.
+
+Each part carries the version's quantile predictions ([N, Q]; the median is the point forecast,
+the lowest and highest quantile the 80% interval) and a ``BacktestReport`` from
+``btcforecast.evaluation.backtest_report``, the same metric functions as training and the gate use.
+Predictions are cached per (version, range); reports per (data, version, range), since a report
+also reads the closes around the range (the naive band looks 30 days back).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,18 +28,13 @@ from mlflow.tracking import MlflowClient
 
 from btcforecast import registry
 from btcforecast.aliases import backtest_date, normalize_alias
+from btcforecast.evaluation import BacktestReport, backtest_report
 from btcforecast.features import WINDOW, compute_features, windows_for_range
 from btcforecast.market import MarketStore, is_synthetic, source_of
-from facade.backtest import (
-    MetricPair,
-    Segment,
-    actual_and_previous,
-    check_range,
-    metric_pair,
-    stitch_plan,
-)
+from btcforecast.model import POINT_QUANTILE
+from facade.backtest import Segment, check_range, stitch_plan
 from facade.errors import InputError, OutOfData
-from facade.predictor_client import PredictorClient
+from facade.predictor_client import PredictorClient, QuantilePredictions
 
 log = logging.getLogger("facade.forecasts")
 INFO_START = pd.Timestamp("2025-04-01 00:00", tz="UTC")
@@ -41,21 +43,36 @@ INFO_END = pd.Timestamp("2025-06-30 23:00", tz="UTC")
 
 @dataclass(frozen=True)
 class Part:
-    """Predictions of one model version over consecutive hours."""
+    """Predictions of one model version over consecutive hours.
+
+    ``predictions`` is the point forecast (the median) [N]; ``lower`` and ``upper`` the 80% interval
+    (the lowest and highest quantile) [N], None for a point-only version; ``quantiles`` every
+    predicted quantile [N, Q], column ``j`` being quantile ``quantile_levels[j]`` (increasing).
+    """
 
     alias: str
     version: str
     hours: pd.DatetimeIndex
     predictions: np.ndarray
-    metrics: MetricPair
+    lower: np.ndarray | None
+    upper: np.ndarray | None
+    quantiles: np.ndarray
+    metrics: BacktestReport
+    quantile_levels: tuple[float, ...] = (POINT_QUANTILE,)
 
 
 @dataclass(frozen=True)
 class Forecast:
+    """One or more parts over consecutive hours; ``overall`` is the report over all of them.
+
+    The overall report has interval figures only when every part predicts the same quantiles;
+    otherwise it reports the point forecasts alone (interval, naive band and pinball ratio null).
+    """
+
     start: pd.Timestamp
     end: pd.Timestamp
     parts: list[Part]
-    overall: MetricPair
+    overall: BacktestReport
     data_source: str
     synthetic: bool
 
@@ -71,22 +88,26 @@ class _Frames:
     features: pd.DataFrame
 
 
+T = TypeVar("T")
+
+
 @dataclass
-class ResultCache:
-    """Predictions by (model name, version, start, end); versions are immutable, so never stale."""
+class ResultCache(Generic[T]):
+    """A small LRU: predictions by (model name, version, start, end), reports by data and parts.
+
+    Versions are immutable, so a prediction is never stale; a report's key includes the data's key.
+    """
 
     capacity: int
-    _items: OrderedDict[tuple[str, str, pd.Timestamp, pd.Timestamp], np.ndarray] = field(
-        default_factory=OrderedDict
-    )
+    _items: OrderedDict[tuple[object, ...], T] = field(default_factory=OrderedDict)
 
-    def get(self, key: tuple[str, str, pd.Timestamp, pd.Timestamp]) -> np.ndarray | None:
+    def get(self, key: tuple[object, ...]) -> T | None:
         value = self._items.get(key)
         if value is not None:
             self._items.move_to_end(key)
         return value
 
-    def put(self, key: tuple[str, str, pd.Timestamp, pd.Timestamp], value: np.ndarray) -> None:
+    def put(self, key: tuple[object, ...], value: T) -> None:
         if self.capacity <= 0:
             return
         self._items[key] = value
@@ -116,7 +137,8 @@ class Forecaster:
         self.predictor = predictor
         self.model_name = model_name
         self.champion_start = champion_start
-        self.cache = ResultCache(cache_size)
+        self.cache: ResultCache[QuantilePredictions] = ResultCache(cache_size)
+        self.reports: ResultCache[BacktestReport] = ResultCache(cache_size)
         self._frames: _Frames | None = None
         self._base_dates: dict[str, date | None] = {}
         self._last_resolved: dict[str, registry.ResolvedVersion] = {}
@@ -193,28 +215,62 @@ class Forecaster:
         return self._base_dates[version]
 
     # --- forecasts ------------------------------------------------------------------------
+    async def _report(
+        self,
+        frames: _Frames,
+        key: tuple[object, ...],
+        hours: pd.DatetimeIndex,
+        predicted: QuantilePredictions,
+    ) -> BacktestReport:
+        """The backtest report of ``predicted`` over ``hours``, cached per data and key."""
+        full_key = (frames.key, *key)
+        report = self.reports.get(full_key)
+        if report is None:
+            report = await asyncio.to_thread(
+                backtest_report, frames.bars["close"], hours, predicted.values, list(predicted.quantiles)
+            )
+            self.reports.put(full_key, report)
+        return report
+
     async def _part(
         self, frames: _Frames, alias: str, version: str, start: pd.Timestamp, end: pd.Timestamp
     ) -> Part:
         key = (self.model_name, version, start, end)
         windows, hours = windows_for_range(frames.features, start, end, WINDOW)
-        predictions = self.cache.get(key)
-        if predictions is None:
-            predictions = await self.predictor.infer(windows, version=version)
-            self.cache.put(key, predictions)
-        actual, previous = actual_and_previous(frames.bars["close"], hours)
-        return Part(alias, version, hours, predictions, metric_pair(actual, predictions, previous))
+        predicted = self.cache.get(key)
+        if predicted is None:
+            predicted = await self.predictor.infer(windows, version=version)
+            self.cache.put(key, predicted)
+        report = await self._report(frames, key, hours, predicted)
+        return Part(
+            alias=alias,
+            version=version,
+            hours=hours,
+            predictions=predicted.point,
+            lower=predicted.lower,
+            upper=predicted.upper,
+            quantiles=predicted.values,
+            metrics=report,
+            quantile_levels=predicted.quantiles,
+        )
 
-    def _forecast(self, frames: _Frames, parts: list[Part]) -> Forecast:
-        closes = frames.bars["close"]
-        hours = parts[0].hours.append([p.hours for p in parts[1:]]) if len(parts) > 1 else parts[0].hours
-        actual, previous = actual_and_previous(closes, hours)
-        predicted = np.concatenate([p.predictions for p in parts])
+    async def _forecast(self, frames: _Frames, parts: list[Part]) -> Forecast:
+        if len(parts) == 1:
+            overall = parts[0].metrics
+            hours = parts[0].hours
+        else:
+            hours = parts[0].hours.append([p.hours for p in parts[1:]])
+            overall = await self._report(
+                frames,
+                (self.model_name, "stitched", *((p.version, p.hours[0], p.hours[-1]) for p in parts)),
+                hours,
+                stitched_quantiles(parts),
+            )
         return Forecast(
             start=hours[0],
             end=hours[-1],
             parts=parts,
-            overall=metric_pair(actual, predicted, previous),
+            overall=overall,
             data_source=source_of(frames.bars) or "unknown",
             synthetic=is_synthetic(frames.bars),
         )
@@ -243,7 +299,7 @@ class Forecaster:
         """Every hour from the start (the alias's date unless given) to ``end`` (the data's end)."""
         alias, resolved, start, last, frames = await self.prepare(raw_alias, start, end)
         part = await self._part(frames, alias, resolved.version, start, last)
-        return self._forecast(frames, [part])
+        return await self._forecast(frames, [part])
 
     async def plan(self) -> list[Segment]:
         frames = await self.frames()
@@ -260,7 +316,16 @@ class Forecaster:
         parts = await asyncio.gather(
             *(self._part(frames, s.alias, s.version, s.start, s.end) for s in segments)
         )
-        return self._forecast(frames, list(parts))
+        return await self._forecast(frames, list(parts))
+
+
+def stitched_quantiles(parts: list[Part]) -> QuantilePredictions:
+    """The parts' predictions end to end: every quantile when all parts share them, else the medians."""
+    levels = parts[0].quantile_levels
+    if all(p.quantile_levels == levels for p in parts):
+        return QuantilePredictions(np.concatenate([p.quantiles for p in parts]), levels)
+    points = np.concatenate([p.predictions for p in parts])
+    return QuantilePredictions(points.reshape(-1, 1), (POINT_QUANTILE,))
 
 
 def _day_start(day: date | None) -> pd.Timestamp | None:

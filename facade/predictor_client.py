@@ -5,11 +5,18 @@ JSON that is 10x larger and slow to encode on both sides, so windows travel with
 protocol's binary tensor data extension: a JSON header, then the raw little-endian bytes, with the
 header's length in ``Inference-Header-Content-Length``. Outputs are asked for in binary too, and a
 JSON answer is understood as well.
+
+A version answers one output per quantile it predicts (``btcforecast.model.output_name``): ``close``
+(the median, the point forecast) and, for a quantile model, ``close_p10`` and ``close_p90``; a
+format-1 version answers ``close`` alone. :func:`decode_infer_response` maps the names back to their
+quantiles and returns :class:`QuantilePredictions` (``values`` [N, Q], columns in increasing quantile
+order, ``quantiles`` naming them), so callers never depend on the order of the outputs on the wire.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +24,7 @@ import httpx
 import numpy as np
 
 from btcforecast.errors import DependencyUnavailable
+from btcforecast.model import POINT_QUANTILE, output_name
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 INPUT_NAME = "windows"
@@ -60,25 +68,90 @@ def encode_infer_request(windows: np.ndarray) -> tuple[bytes, int]:
     return head + data.tobytes(), len(head)
 
 
-def decode_infer_response(body: bytes, header_length: int | None) -> np.ndarray:
-    """The ``close`` output of a v2 response, binary or JSON, as float32 [N]."""
+_QUANTILE_OUTPUT = re.compile(r"^close_p(\d{2})$")
+
+
+def quantile_of(name: str) -> float | None:
+    """The quantile an output name carries (``close`` -> 0.5, ``close_p10`` -> 0.1), None if none."""
+    if name == OUTPUT_NAME:
+        return POINT_QUANTILE
+    match = _QUANTILE_OUTPUT.match(name)
+    if match is None:
+        return None
+    quantile = int(match.group(1)) / 100
+    return quantile if 0.0 < quantile < 1.0 and output_name(quantile) == name else None
+
+
+@dataclass(frozen=True)
+class QuantilePredictions:
+    """Predicted close quantiles: ``values`` float32 [N, Q], column ``j`` is quantile ``quantiles[j]``.
+
+    Columns are in increasing quantile order and always include the median (0.5), the point forecast.
+    A point-only (format-1) version has ``quantiles == (0.5,)`` and so no interval.
+    """
+
+    values: np.ndarray
+    quantiles: tuple[float, ...]
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def point(self) -> np.ndarray:
+        """The point forecast [N]: the median column."""
+        return self.values[:, self.quantiles.index(POINT_QUANTILE)]
+
+    @property
+    def has_interval(self) -> bool:
+        return len(self.quantiles) > 1
+
+    @property
+    def lower(self) -> np.ndarray | None:
+        """The lowest quantile [N] (10% for the 80% interval), None for a point-only version."""
+        return self.values[:, 0] if self.has_interval else None
+
+    @property
+    def upper(self) -> np.ndarray | None:
+        """The highest quantile [N] (90% for the 80% interval), None for a point-only version."""
+        return self.values[:, -1] if self.has_interval else None
+
+
+def decode_infer_response(body: bytes, header_length: int | None) -> QuantilePredictions:
+    """The close quantile outputs of a v2 response, binary or JSON, as [N, Q] float32.
+
+    Outputs whose names carry no quantile are skipped (their binary bytes too); ``close`` is required.
+    """
     head = body if header_length is None else body[:header_length]
     try:
         meta = json.loads(head)
-        outputs = {o["name"]: o for o in meta["outputs"]}
+        outputs = [(str(o["name"]), o) for o in meta["outputs"]]
     except (ValueError, KeyError, TypeError) as e:
         raise PredictorUnavailable(f"predictor answered an unreadable infer response: {e}") from e
     offset = header_length or 0
-    for name, output in outputs.items():
-        size = (output.get("parameters") or {}).get("binary_data_size")
-        if size is None:
-            if name == OUTPUT_NAME:
-                return np.asarray(output["data"], dtype=np.float32)
-            continue
-        if name == OUTPUT_NAME:
-            return np.frombuffer(body, dtype="<f4", count=int(size) // 4, offset=offset).astype(np.float32)
-        offset += int(size)
-    raise PredictorUnavailable(f"predictor response has no {OUTPUT_NAME!r} output")
+    columns: dict[float, np.ndarray] = {}
+    try:
+        for name, output in outputs:
+            size = (output.get("parameters") or {}).get("binary_data_size")
+            quantile = quantile_of(name)
+            if size is None:
+                if quantile is not None:
+                    columns[quantile] = np.asarray(output["data"], dtype=np.float32).reshape(-1)
+                continue
+            if quantile is not None:
+                count = int(size) // 4
+                columns[quantile] = np.frombuffer(body, dtype="<f4", count=count, offset=offset).astype(
+                    np.float32
+                )
+            offset += int(size)
+    except (ValueError, KeyError, TypeError) as e:
+        raise PredictorUnavailable(f"predictor answered an unreadable infer output: {e}") from e
+    if POINT_QUANTILE not in columns:
+        raise PredictorUnavailable(f"predictor response has no {OUTPUT_NAME!r} output")
+    lengths = {len(c) for c in columns.values()}
+    if len(lengths) != 1:
+        raise PredictorUnavailable(f"predictor outputs have different lengths: {sorted(lengths)}")
+    quantiles = tuple(sorted(columns))
+    return QuantilePredictions(np.stack([columns[q] for q in quantiles], axis=1), quantiles)
 
 
 class PredictorClient:
@@ -119,8 +192,8 @@ class PredictorClient:
             raise PredictorUnavailable(f"predictor failed ({response.status_code}): {_message(response)}")
         return response
 
-    async def infer(self, windows: np.ndarray, version: str | None = None) -> np.ndarray:
-        """Close prices [N] for raw windows [N, T, F].
+    async def infer(self, windows: np.ndarray, version: str | None = None) -> QuantilePredictions:
+        """Close quantiles for raw windows [N, T, F]: ``.values`` [N, Q] in ``.quantiles`` order.
 
         ``version`` asks for that version from the predictor's cache, leaving the live model alone.
         """
@@ -133,12 +206,12 @@ class PredictorClient:
             headers={HEADER_LENGTH: str(header_length), "Content-Type": "application/octet-stream"},
         )
         length = response.headers.get(HEADER_LENGTH)
-        closes = decode_infer_response(response.content, int(length) if length else None)
-        if closes.shape != (windows.shape[0],):
+        predictions = decode_infer_response(response.content, int(length) if length else None)
+        if len(predictions) != windows.shape[0]:
             raise PredictorUnavailable(
-                f"predictor returned {closes.shape[0]} values for {windows.shape[0]} windows"
+                f"predictor returned {len(predictions)} values for {windows.shape[0]} windows"
             )
-        return closes
+        return predictions
 
     async def reload(self, *, alias: str | None = None, version: str | None = None) -> ReloadAnswer:
         params = {k: v for k, v in (("alias", alias), ("version", version)) if v is not None}
