@@ -32,19 +32,25 @@ N_BIG = 20
 
 
 def reference_server(port: int, model_dir: str) -> None:
-    """The reference: FastAPI + uvicorn, one route, the same ForecastLSTM, JSON in and out."""
-    from btcforecast.model import load_model
+    """The reference: FastAPI + uvicorn, one route, the same module and inference path, JSON in and out.
+
+    It answers what the predictor's v1 answers (the median as ``predictions``, the other quantiles
+    beside it) without validation, warm-up or version handling.
+    """
+    from btcforecast.model import load_model, predict_quantiles
 
     torch.set_num_threads(1)
-    model, _ = load_model(Path(model_dir))
+    model, config = load_model(Path(model_dir))
     app = FastAPI()
 
     @app.post("/predict")
     async def predict(request: Request) -> dict:
         body = json.loads(await request.body())
-        windows = np.asarray(body["instances"], dtype=np.float32)
-        with torch.inference_mode():
-            return {"predictions": model(torch.from_numpy(windows)).tolist()}
+        quantiles = predict_quantiles(model, np.asarray(body["instances"], dtype=np.float32))
+        return {
+            ("predictions" if i == config.point_index else name): quantiles[:, i].tolist()
+            for i, name in enumerate(config.output_names)
+        }
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
@@ -185,25 +191,29 @@ async def measure(
         ):
             start = time.perf_counter()
             response = await p.post("/v2/models/btc-lstm/reload", params={"version": version})
-            elapsed = (time.perf_counter() - start) * 1000
+            elapsed = (time.perf_counter() - start) * 1000  # includes the warm-up check of a new version
             assert response.status_code == 200 and response.json()["was_cached"] == ("uncached" not in label)
             rows.append((label, "predictor", elapsed, elapsed, 0.0))
     return rows
 
 
 def forward_figures(model: torch.nn.Module, windows: np.ndarray) -> list[tuple]:
-    """Would batching concurrent single-window requests help? Cost of 16 forwards of 1 vs one of 16."""
+    """Would batching concurrent single-window requests help? Cost of 16 forwards of 1 vs one of 16.
+
+    Timed through ``predict_quantiles`` (the predictor's inference path, [N, Q] out).
+    """
+    from btcforecast.model import predict_quantiles
+
     torch.set_num_threads(1)
     rows = []
     for n in (1, 16, 3048):
-        x = torch.from_numpy(np.ascontiguousarray(windows[:n]))
+        x = np.ascontiguousarray(windows[:n])
         times = []
-        with torch.inference_mode():
-            model(x)
-            for _ in range(50 if n < 1000 else 10):
-                start = time.perf_counter()
-                model(x)
-                times.append(time.perf_counter() - start)
+        predict_quantiles(model, x)
+        for _ in range(50 if n < 1000 else 10):
+            start = time.perf_counter()
+            predict_quantiles(model, x)
+            times.append(time.perf_counter() - start)
         rows.append((f"bare forward, {n} window(s)", "torch", pct(times, 50), pct(times, 99), 0.0))
     return rows
 

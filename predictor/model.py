@@ -1,4 +1,9 @@
-"""The KServe model: btc-lstm versions by MLflow alias, v1 and v2, live swaps and a version cache."""
+"""The KServe model: btc-lstm versions by MLflow alias, v1 and v2, live swaps and a version cache.
+
+Inference is ``btcforecast.model.predict_quantiles`` (the one path the MLflow flavor shares); what the
+answer looks like is :mod:`predictor.contract`; a version is checked by :mod:`predictor.warmup` before
+it may serve.
+"""
 
 from __future__ import annotations
 
@@ -10,34 +15,21 @@ import uuid
 from typing import Any
 
 import kserve
-import numpy as np
-import torch
-from kserve.errors import ModelNotReady
-from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+from kserve.errors import InvalidInput, ModelNotReady
+from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from btcforecast import registry
+from btcforecast.model import predict_quantiles
 from btcforecast.registry import LoadedModel, ResolvedVersion
-from predictor import validation
+from predictor import contract, validation
 from predictor.metrics import get_metrics
 from predictor.reload import NothingLive, ReloadResult, Serving, Swapper, reload_target
 from predictor.settings import PredictorSettings
 from predictor.versions import VersionCache
+from predictor.warmup import check_servable, spec_of
 
 log = logging.getLogger("kserve.predictor")
 INLINE_MAX_WINDOWS = 256  # bigger batches run in a worker thread so the event loop keeps serving
-
-
-def forward(model: torch.nn.Module, windows: np.ndarray) -> np.ndarray:
-    """Raw windows [N, T, F] -> close [N] as float32, without autograd bookkeeping."""
-    if not windows.flags.writeable:
-        windows = windows.copy()
-    with torch.inference_mode():
-        return model(torch.from_numpy(windows)).numpy().astype(np.float32, copy=False)
-
-
-def spec_of(serving: Serving) -> validation.WindowSpec:
-    config = serving.loaded.config
-    return validation.WindowSpec(window=config.window, feature_names=tuple(config.feature_names))
 
 
 class ForecastModel(kserve.Model):
@@ -63,9 +55,7 @@ class ForecastModel(kserve.Model):
 
     def _load(self, ref: ResolvedVersion) -> LoadedModel:
         loaded = registry.load_version(self.client, ref, self.settings.model_cache_dir)
-        forward(
-            loaded.model, np.ones((1, loaded.config.window, loaded.config.n_features), np.float32)
-        )  # warm-up
+        check_servable(loaded)  # also the warm-up: refuses a version answering NaN for a valid window
         log.info("loaded %s version %s", ref.name, ref.version)
         return loaded
 
@@ -147,38 +137,51 @@ class ForecastModel(kserve.Model):
         )
         alias, version = validation.requested_version(params, payload.model_version if is_v2 else None)
         serving = await self._serving_for(alias, version)  # one reference for the whole request
-        spec, limit = spec_of(serving), self.settings.max_windows
+        config, limit = serving.loaded.config, self.settings.max_windows
+        spec = spec_of(config)
         windows = (
             validation.windows_from_v2(payload, spec, limit)
             if is_v2
             else validation.windows_from_v1(payload, spec, limit)
         )
+        requested = (
+            contract.requested_outputs(payload.request_outputs, config, payload.use_binary_outputs)
+            if is_v2
+            else None
+        )
         if len(windows) > INLINE_MAX_WINDOWS:
-            close = await asyncio.to_thread(forward, serving.loaded.model, windows)
+            quantiles = await asyncio.to_thread(predict_quantiles, serving.loaded.model, windows)
         else:
-            close = forward(serving.loaded.model, windows)
+            quantiles = predict_quantiles(serving.loaded.model, windows)
+        not_finite = contract.first_non_finite(quantiles, config)
+        if not_finite is not None:  # valid but extreme inputs (a close near the float32 limit)
+            raise InvalidInput(f"the forecast is not a finite price for these inputs ({not_finite})")
         labels = {"model_alias": serving.alias, "model_version": serving.version}
         if not is_v2:
-            return {"predictions": close.tolist(), **labels}
-        output = InferOutput(
-            name=validation.OUTPUT_NAME, shape=list(close.shape), datatype=validation.DATATYPE, data=close
-        )
+            return contract.v1_answer(quantiles, config, labels)
         return InferResponse(
             response_id=payload.id or str(uuid.uuid4()),
             model_name=self.name,
             model_version=serving.version,
-            infer_outputs=[output],
+            infer_outputs=contract.v2_outputs(quantiles, config),
             parameters={k: v for k, v in labels.items() if v is not None},
             use_binary_outputs=payload.use_binary_outputs,
-            requested_outputs=payload.request_outputs,
+            requested_outputs=requested,
         )
 
+    def describe(self, serving: Serving | None) -> dict:
+        """v2 model metadata (with ``parameters``) of ``serving``, or of nothing while none is loaded."""
+        if serving is None:
+            return contract.model_metadata(self.name, None)
+        return contract.model_metadata(self.name, serving.loaded.config, serving.version, serving.alias)
+
+    async def describe_version(self, version: str) -> dict:
+        """Metadata of any version, loaded into the cache if needed (as a request for it would)."""
+        validation.requested_version(None, version)
+        return self.describe(await self._serving_for(None, version))
+
     def get_input_types(self) -> list[dict]:
-        live = self.live
-        window, features = (live.loaded.config.window, live.loaded.config.n_features) if live else (-1, -1)
-        return [
-            {"name": validation.INPUT_NAME, "datatype": validation.DATATYPE, "shape": [-1, window, features]}
-        ]
+        return contract.input_types(self.live.loaded.config if self.live else None)
 
     def get_output_types(self) -> list[dict]:
-        return [{"name": validation.OUTPUT_NAME, "datatype": validation.DATATYPE, "shape": [-1]}]
+        return contract.output_types(self.live.loaded.config if self.live else None)

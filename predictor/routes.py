@@ -5,6 +5,9 @@
   400 naming the problem), then through KServe's data plane and the model as usual. KServe's own
   versioned route answers 501; ours serves the version from the cache.
 - ``POST /v2/models/{name}/reload?alias=&version=``: swap the live version (bearer ``RELOAD_TOKEN``).
+- ``GET /v2/models/{name}`` and ``GET /v2/models/{name}/versions/{version}``: KServe's v2 model
+  metadata plus ``parameters`` (window, features in order, quantiles, output names), which KServe
+  0.21's own metadata cannot carry; its versioned route answers 501.
 - ``GET /v2/models/{name}/serving``: what is live (alias, version, features, window, synthetic).
 """
 
@@ -48,6 +51,8 @@ class ServingResponse(BaseModel):
     model_version: str | None = None
     feature_names: list[str] = []
     window: int | None = None
+    quantiles: list[float] = []
+    output_names: list[str] = []
     synthetic: bool | None = None
     data_source: dict = {}
     cached_versions: list[str] = []
@@ -120,6 +125,16 @@ def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:
             return Response(body, media_type="application/octet-stream", headers=response_headers)
         return Response(orjson.dumps(body), media_type="application/json", headers=response_headers)
 
+    @router.get("", response_model=None)
+    async def get_metadata(model_name: str) -> dict:
+        await dataplane.model_metadata(model_name)  # 404 for a name KServe does not serve (or unloaded)
+        return our_model(model_name).describe(model.live)
+
+    @router.get("/versions/{model_version}", response_model=None)
+    async def get_version_metadata(model_name: str, model_version: str) -> dict:
+        await dataplane.model_metadata(model_name)
+        return await our_model(model_name).describe_version(model_version)
+
     @router.post("/infer", response_model=None)
     async def infer_live(model_name: str, request: Request) -> Response:
         return await infer(model_name, request)
@@ -161,6 +176,7 @@ def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:
             config = live.loaded.config
             answer.model_alias, answer.model_version = live.alias, live.version
             answer.feature_names, answer.window = list(config.feature_names), config.window
+            answer.quantiles, answer.output_names = list(config.quantiles), list(config.output_names)
             answer.synthetic, answer.data_source = config.synthetic, dict(config.data_source)
         return answer
 

@@ -4,6 +4,12 @@ Plain functions, no server: the v2 body decoder (JSON, or JSON plus the binary t
 extension), the extraction of ``windows`` from a v2 ``InferRequest`` or a v1 dict, the shared
 shape/value checks, and the optional version or alias a request names. Every failure is KServe's
 ``InvalidInput``, which KServe's REST server answers with 400 and ``{"error": message}``.
+
+Values are checked against the features' domains where the domain is certain, not learned: the close
+is a price (> 0; the model divides by it and takes its log, so 0 or a negative close would come back
+as a NaN or a negative forecast), ``range_hl`` is log(high / low) >= 0 (market bars are refused when
+high < low), and the hour-of-day features are a sine and a cosine. Other features (returns, candle
+body, volume z-score) can take any finite value.
 """
 
 from __future__ import annotations
@@ -23,8 +29,15 @@ from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 from btcforecast.aliases import InvalidAliasError, normalize_alias
 
 INPUT_NAME = "windows"
-OUTPUT_NAME = "close"
 DATATYPE = "FP32"
+
+
+DOMAINS: dict[str, tuple[float, float, str]] = {
+    "range_hl": (0.0, math.inf, "must be >= 0 (it is log(high / low) and high >= low)"),
+    "hour_sin": (-1.0, 1.0, "must lie in [-1, 1] (the sine of the hour of day)"),
+    "hour_cos": (-1.0, 1.0, "must lie in [-1, 1] (the cosine of the hour of day)"),
+}
+"""Features with a certain range, by name: (lowest, highest, what the error says). The close is > 0."""
 
 
 @dataclass(frozen=True)
@@ -33,10 +46,49 @@ class WindowSpec:
 
     window: int
     feature_names: tuple[str, ...]
+    close_index: int = 0
 
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+
+def domain_description(feature_names: tuple[str, ...] | list[str], close_index: int) -> dict[str, str]:
+    """Feature -> its domain, for the features that have one (the model metadata shows it)."""
+    described = {feature_names[close_index]: "> 0 (a price)"}
+    for name in feature_names:
+        if name in DOMAINS:
+            low, high, _ = DOMAINS[name]
+            described[name] = f">= {low:g}" if high == math.inf else f"[{low:g}, {high:g}]"
+    return described
+
+
+def _first(bad: np.ndarray) -> tuple[int, int]:
+    """(window, hour) of the first True in an [N, T] mask."""
+    i, h = (int(x) for x in np.argwhere(bad)[0])
+    return i, h
+
+
+def check_domain(windows: np.ndarray, spec: WindowSpec) -> None:
+    """InvalidInput naming window, hour and feature of the first value outside its feature's domain.
+
+    ``windows`` is finite float32 [N, T, F]; hour h is the h-th row of its window (0 = oldest).
+    """
+    close_name = spec.feature_names[spec.close_index]
+    close = windows[:, :, spec.close_index]
+    not_positive = close <= 0
+    if not_positive.any():
+        i, h = _first(not_positive)
+        raise InvalidInput(f"window {i}, hour {h}: {close_name} must be a positive price, got {close[i, h]}")
+    for k, name in enumerate(spec.feature_names):
+        if name not in DOMAINS or k == spec.close_index:
+            continue
+        low, high, rule = DOMAINS[name]
+        values = windows[:, :, k]
+        outside = (values < low) | (values > high)
+        if outside.any():
+            i, h = _first(outside)
+            raise InvalidInput(f"window {i}, hour {h}: {name} {rule}, got {values[i, h]}")
 
 
 def check_windows(windows: np.ndarray, spec: WindowSpec, max_windows: int) -> np.ndarray:
@@ -64,6 +116,7 @@ def check_windows(windows: np.ndarray, spec: WindowSpec, max_windows: int) -> np
             "windows contain NaN or infinite values "
             f"(first at window {i}, hour {h}, feature {spec.feature_names[k]})"
         )
+    check_domain(windows, spec)
     return windows
 
 
@@ -201,21 +254,30 @@ def decode_v2(body: bytes, headers: Mapping[str, str], model_name: str) -> Infer
         infer_inputs.append(tensor)
     if offset != len(binary):
         raise InvalidInput(f"{len(binary) - offset} binary bytes after the JSON are not claimed by any input")
-    outputs = doc.get("outputs")
-    requested = None
-    if isinstance(outputs, list) and outputs:
-        requested = [
-            RequestedOutput(name=str(o.get("name")), parameters=o.get("parameters") or {})
-            for o in outputs
-            if isinstance(o, dict)
-        ]
     return InferRequest(
         model_name=model_name,
         infer_inputs=infer_inputs,
         request_id=str(doc["id"]) if doc.get("id") is not None else None,
         parameters=parameters,
-        request_outputs=requested,
+        request_outputs=_requested_outputs(doc.get("outputs")),
     )
+
+
+def _requested_outputs(outputs: Any) -> list[RequestedOutput] | None:
+    """The request's ``outputs`` (names and parameters such as ``binary_data``); None = all outputs."""
+    if outputs is None or outputs == []:
+        return None
+    if not isinstance(outputs, list):
+        raise InvalidInput('"outputs" must be a list of {"name": ...} objects')
+    requested = []
+    for raw in outputs:
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise InvalidInput('every requested output needs a string "name"')
+        params = raw.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise InvalidInput(f"output {raw['name']!r}: parameters must be a JSON object")
+        requested.append(RequestedOutput(name=raw["name"], parameters=params))
+    return requested
 
 
 def requested_version(

@@ -3,7 +3,8 @@
 A private Docker engine (tests/k8s/docker_engine.py) builds the images (cached layers reused) and runs
 the chart's containers with the chart's own command, args, env, user, read-only root, capabilities and
 limits, taken from the rendered chart (tests/containers/chartpod.py), in one network namespace like a
-pod (Service names -> 127.0.0.1). SeaweedFS (`weed`, in the app image) stands in for MinIO, whose
+pod (Service names -> 127.0.0.1). SeaweedFS (the host venv's static `weed` binary, bind-mounted
+read-only into a predictor-image container: the lean images do not carry it) stands in for MinIO, whose
 image cannot be pulled here; the seed Job trains from the real CSV mounted read-only over its
 ConfigMap key. The host reaches the containers through port bridges. The operator's container needs an
 API server and is run by the node tests (tests/k8s/test_node_*.py) instead.
@@ -28,6 +29,7 @@ from botocore.config import Config
 
 from btcforecast.features import compute_features, history_start, windows_for_range
 from btcforecast.market import read_csv
+from btcforecast.services.seaweedfs import weed_binary
 from tests.containers.chartpod import Chart, ContainerRun, container_run
 from tests.containers.images import COMPONENTS, BuiltImages
 from tests.containers.pod import Pod, PodError
@@ -38,6 +40,7 @@ pytestmark = [pytest.mark.containers, pytest.mark.timeout(3600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 600.0
+WEED_IN_CONTAINER = "/opt/btcf-test/weed"  # the host's static `weed`, bind-mounted (test only)
 SEED_TIMEOUT = 1800.0
 # weed mini's other servers, inside the pod's namespace; each gRPC port is its HTTP port + 10000, which
 # is where weed's plugin worker looks for the admin server whatever -admin.port.grpc says.
@@ -90,7 +93,7 @@ def seaweedfs_in_place_of(minio: ContainerRun, chart: Chart) -> ContainerRun:
     grpc = s3_port + 10000
     assert not taken & {*WEED_PORTS.values(), grpc}, "a weed port collides with a chart container's port"
     argv = [
-        "weed", "mini", "-dir=/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.port={s3_port}",
+        WEED_IN_CONTAINER, "mini", "-dir=/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.port={s3_port}",
         "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
         "-master.telemetry=false", "-volume.preStopSeconds=0",
         f"-s3.port.grpc={grpc}", *(f"-{name}={port}" for name, port in WEED_PORTS.items()),
@@ -101,7 +104,8 @@ def seaweedfs_in_place_of(minio: ContainerRun, chart: Chart) -> ContainerRun:
         "AWS_SECRET_ACCESS_KEY": minio.env["MINIO_ROOT_PASSWORD"],
     }
     readiness = {"httpGet": {"path": "/healthz", "port": s3_port}}
-    return dataclasses.replace(minio, entrypoint=argv, args=[], env=env, readiness=readiness)
+    mounts = [*minio.mounts, f"type=bind,source={weed_binary()},target={WEED_IN_CONTAINER},readonly"]
+    return dataclasses.replace(minio, entrypoint=argv, args=[], env=env, readiness=readiness, mounts=mounts)
 
 
 def create_buckets(pod: Pod, port: int, key: str, secret: str, buckets: set[str]) -> None:
@@ -201,7 +205,7 @@ def test_no_build_time_pip_settings_wheels_or_sources_reach_the_final_images(
     docker_engine: DockerEngine, built_images: BuiltImages
 ) -> None:
     leftovers = "import os; print([p for p in ('/etc/btcf-pip', '/wheels', '/src') if os.path.exists(p)])"
-    for component in ("app-base", "mlflow"):
+    for component in COMPONENTS:
         out = docker_engine.docker(
             "run", "--rm", "--network", "none", "--entrypoint", "python", built_images.ref(component),
             "-c", leftovers,
@@ -284,9 +288,11 @@ def test_the_predictor_container_answers_v2_inference(release: Release) -> None:
     with release.pod.client(release.port("predictor"), timeout=120) as predictor:
         response = predictor.post(f"/v2/models/{model}/infer", json=body)
     assert response.status_code == 200, response.text
-    (output,) = response.json()["outputs"]
-    assert output["shape"] == [len(windows)]
-    assert np.isfinite(np.asarray(output["data"], np.float64)).all()
+    outputs = {o["name"]: np.asarray(o["data"], np.float64) for o in response.json()["outputs"]}
+    assert set(outputs) == {"close", "close_p10", "close_p90"}
+    assert all(values.shape == (len(windows),) and np.isfinite(values).all() for values in outputs.values())
+    assert (outputs["close_p10"] <= outputs["close"]).all()
+    assert (outputs["close"] <= outputs["close_p90"]).all()
     assert response.json()["parameters"]["model_alias"] == release.runs["predictor"].env["MODEL_ALIAS"]
 
 

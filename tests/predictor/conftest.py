@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -16,6 +19,8 @@ from fastapi import FastAPI
 
 from btcforecast import registry
 from btcforecast.features import compute_features, history_start, windows_for_range
+from btcforecast.model import ForecastLSTM
+from btcforecast.training import TrainedModel
 from predictor.model import ForecastModel
 from tests.fixtures.registry import RegisteredModel
 from tests.predictor.inprocess import serve_in_process
@@ -38,22 +43,74 @@ def windows(market_bars: pd.DataFrame) -> np.ndarray:
     return array
 
 
-@pytest.fixture(scope="session")
-def expected(registered: RegisteredModel, windows: np.ndarray, tmp_path_factory: pytest.TempPathFactory):
-    """version -> what the core model of that version predicts for ``windows`` (loaded on its own)."""
-    client = registry.connect(registered.tracking_uri)
-    cache = tmp_path_factory.mktemp("expected-models")
-    answers: dict[str, np.ndarray] = {}
+def core_predictions(
+    reg: RegisteredModel, cache: Path, windows: np.ndarray
+) -> Callable[[str], dict[str, np.ndarray]]:
+    """version -> {output name: [N]} that the core module of that version predicts (loaded on its own)."""
+    client = registry.connect(reg.tracking_uri)
+    answers: dict[str, dict[str, np.ndarray]] = {}
 
-    def predict(version: str) -> np.ndarray:
+    def predict(version: str) -> dict[str, np.ndarray]:
         if version not in answers:
-            ref = registry.resolve(client, registered.name, version=version)
+            ref = registry.resolve(client, reg.name, version=version)
             loaded = registry.load_version(client, ref, cache)
             with torch.no_grad():
-                answers[version] = loaded.model(torch.from_numpy(windows)).numpy()
+                quantiles = loaded.model(torch.from_numpy(windows)).numpy()
+            names = loaded.config.output_names
+            answers[version] = {name: quantiles[:, i] for i, name in enumerate(names)}
         return answers[version]
 
     return predict
+
+
+@pytest.fixture(scope="session")
+def expected(registered: RegisteredModel, windows: np.ndarray, tmp_path_factory: pytest.TempPathFactory):
+    """version -> {output name: what the core model of that version predicts for ``windows``}."""
+    return core_predictions(registered, tmp_path_factory.mktemp("expected-models"), windows)
+
+
+def point_only(trained: TrainedModel) -> TrainedModel:
+    """The same network as a format-1 version: one output, the median (what versions before 11 were)."""
+    config = dataclasses.replace(trained.config, quantiles=[0.5], format_version=1)
+    module = ForecastLSTM(config)
+    state = trained.model.state_dict()
+    keep = trained.config.point_index
+    state["head.weight"] = state["head.weight"][keep : keep + 1].clone()
+    state["head.bias"] = state["head.bias"][keep : keep + 1].clone()
+    module.load_state_dict(state)
+    return TrainedModel(model=module.eval(), config=config, base_date=trained.base_date)
+
+
+def with_nan_bias(trained: TrainedModel) -> TrainedModel:
+    """A copy whose head bias holds a NaN: valid safetensors of the right shapes, NaN forecasts."""
+    module = copy.deepcopy(trained.model)
+    with torch.no_grad():
+        module.head.bias[trained.config.point_index] = float("nan")  # every quantile builds on it
+    return TrainedModel(model=module, config=trained.config, base_date=trained.base_date)
+
+
+@pytest.fixture(scope="session")
+def crafted(mlflow, trained_models: dict[date, TrainedModel]) -> RegisteredModel:
+    """`btc-lstm-crafted`: `production` a good version, `point_only` format 1, `nan` NaN weights.
+
+    Registered in the real MLflow through the registry (safetensors files, as every version).
+    """
+    client = registry.connect(mlflow.url)
+    name = "btc-lstm-crafted"
+    trained = trained_models[date(2025, 7, 24)]
+    reg = RegisteredModel(tracking_uri=mlflow.url, name=name)
+    for alias, version in (
+        ("production", trained),
+        ("point_only", point_only(trained)),
+        ("nan", with_nan_bias(trained)),
+    ):
+        reg.aliases[alias] = registry.register(client, name, version, alias=alias)
+    return reg
+
+
+@pytest.fixture(scope="session")
+def crafted_expected(crafted: RegisteredModel, windows: np.ndarray, tmp_path_factory: pytest.TempPathFactory):
+    return core_predictions(crafted, tmp_path_factory.mktemp("crafted-models"), windows)
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +161,9 @@ def v2_body(windows: np.ndarray, **parameters: object) -> dict:
     return body
 
 
-def v2_binary(windows: np.ndarray, binary_output: bool = False, **parameters: object) -> tuple[bytes, dict]:
+def v2_binary(
+    windows: np.ndarray, binary_output: bool = False, outputs: list[dict] | None = None, **parameters: object
+) -> tuple[bytes, dict]:
     """The v2 binary tensor extension: JSON header, then the raw little-endian FP32 bytes."""
     raw = np.ascontiguousarray(windows, dtype="<f4").tobytes()
     header: dict = {
@@ -122,9 +181,27 @@ def v2_binary(windows: np.ndarray, binary_output: bool = False, **parameters: ob
         params["binary_data_output"] = True
     if params:
         header["parameters"] = params
+    if outputs is not None:
+        header["outputs"] = outputs
     json_part = json.dumps(header).encode()
     headers = {
         "content-type": "application/octet-stream",
         "inference-header-content-length": str(len(json_part)),
     }
     return json_part + raw, headers
+
+
+def binary_outputs(response: httpx.Response) -> dict[str, np.ndarray | list]:
+    """{output name: values} of a v2 answer with binary outputs (JSON ``data`` kept as given), in order."""
+    json_length = int(response.headers["inference-header-content-length"])
+    header = json.loads(response.content[:json_length])
+    offset, outputs = json_length, {}
+    for output in header["outputs"]:
+        size = (output.get("parameters") or {}).get("binary_data_size")
+        if size is None:
+            outputs[output["name"]] = output["data"]
+            continue
+        outputs[output["name"]] = np.frombuffer(response.content[offset : offset + size], dtype="<f4")
+        offset += size
+    assert offset == len(response.content), "binary bytes not claimed by any output"
+    return outputs

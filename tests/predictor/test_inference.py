@@ -9,44 +9,55 @@ import pytest
 
 from btcforecast.features import WINDOW
 from tests.fixtures.registry import RegisteredModel
-from tests.predictor.conftest import Predictor, v2_binary, v2_body
+from tests.predictor.conftest import Predictor, binary_outputs, v2_binary, v2_body
 
 INFER = "/v2/models/btc-lstm/infer"
 
 
-async def test_v2_json_answers_what_the_core_model_predicts(predictor, registered, windows, expected):
+async def test_v2_json_answers_the_median_and_the_80_percent_interval_the_core_model_predicts(
+    predictor, registered, windows, expected
+):
     response = await predictor.client.post(INFER, json=v2_body(windows))
     assert response.status_code == 200, response.text
     body = response.json()
     version = registered.version_of("production")
     assert body["model_version"] == version
     assert body["parameters"] == {"model_alias": "production", "model_version": version}
-    (output,) = body["outputs"]
-    assert (output["name"], output["datatype"], output["shape"]) == ("close", "FP32", [len(windows)])
-    np.testing.assert_array_equal(np.asarray(output["data"], np.float32), expected(version))
+    assert [(o["name"], o["datatype"], o["shape"]) for o in body["outputs"]] == [
+        ("close", "FP32", [len(windows)]),
+        ("close_p10", "FP32", [len(windows)]),
+        ("close_p90", "FP32", [len(windows)]),
+    ]
+    for output in body["outputs"]:
+        np.testing.assert_array_equal(
+            np.asarray(output["data"], np.float32), expected(version)[output["name"]]
+        )
 
 
-async def test_v1_answers_what_the_core_model_predicts(predictor, registered, windows, expected):
+async def test_v1_answers_the_median_as_predictions_and_the_interval_beside_it(
+    predictor, registered, windows, expected
+):
     response = await predictor.client.post(
         "/v1/models/btc-lstm:predict", json={"instances": windows.tolist()}
     )
     assert response.status_code == 200, response.text
     body = response.json()
+    assert set(body) == {"predictions", "close_p10", "close_p90", "model_alias", "model_version"}
     assert body["model_version"] == registered.version_of("production")
-    np.testing.assert_array_equal(
-        np.asarray(body["predictions"], np.float32), expected(body["model_version"])
-    )
+    core = expected(body["model_version"])
+    np.testing.assert_array_equal(np.asarray(body["predictions"], np.float32), core["close"])
+    np.testing.assert_array_equal(np.asarray(body["close_p10"], np.float32), core["close_p10"])
+    np.testing.assert_array_equal(np.asarray(body["close_p90"], np.float32), core["close_p90"])
 
 
 async def test_v2_binary_tensors_in_and_out_answer_the_same(predictor, registered, windows, expected):
     content, headers = v2_binary(windows, binary_output=True)
     response = await predictor.client.post(INFER, content=content, headers=headers)
     assert response.status_code == 200, response.text
-    json_length = int(response.headers["inference-header-content-length"])
-    header = json.loads(response.content[:json_length])
-    assert header["outputs"][0]["parameters"]["binary_data_size"] == 4 * len(windows)
-    close = np.frombuffer(response.content[json_length:], dtype="<f4")
-    np.testing.assert_array_equal(close, expected(registered.version_of("production")))
+    outputs = binary_outputs(response)
+    assert list(outputs) == ["close", "close_p10", "close_p90"]
+    for name, values in outputs.items():
+        np.testing.assert_array_equal(values, expected(registered.version_of("production"))[name])
 
 
 async def test_v2_binary_input_with_json_output(predictor, registered, windows, expected):
@@ -54,7 +65,7 @@ async def test_v2_binary_input_with_json_output(predictor, registered, windows, 
     response = await predictor.client.post(INFER, content=content, headers=headers)
     assert response.status_code == 200, response.text
     data = np.asarray(response.json()["outputs"][0]["data"], np.float32)
-    np.testing.assert_array_equal(data, expected(registered.version_of("production")))
+    np.testing.assert_array_equal(data, expected(registered.version_of("production"))["close"])
 
 
 def _bad_v2(windows: np.ndarray) -> list[tuple[str, dict | bytes, dict, str]]:
@@ -147,7 +158,7 @@ async def test_a_version_named_in_the_path_is_served_without_changing_the_live_m
     assert response.status_code == 200, response.text
     assert response.json()["model_version"] == version
     np.testing.assert_array_equal(
-        np.asarray(response.json()["outputs"][0]["data"], np.float32), expected(version)
+        np.asarray(response.json()["outputs"][0]["data"], np.float32), expected(version)["close"]
     )
     serving = (await predictor.client.get("/v2/models/btc-lstm/serving")).json()
     assert serving["model_version"] == registered.version_of("production")
@@ -192,12 +203,7 @@ async def test_serving_reports_alias_version_features_window_and_synthetic(predi
     assert body["feature_names"][0] == "close" and len(body["feature_names"]) == windows.shape[2]
     assert body["window"] == windows.shape[1]
     assert isinstance(body["synthetic"], bool)
-
-
-async def test_model_metadata_describes_the_tensors(predictor, windows):
-    body = (await predictor.client.get("/v2/models/btc-lstm")).json()
-    assert body["inputs"] == [{"name": "windows", "datatype": "FP32", "shape": [-1, *windows.shape[1:]]}]
-    assert body["outputs"] == [{"name": "close", "datatype": "FP32", "shape": [-1]}]
+    assert (body["quantiles"], body["output_names"]) == ([0.1, 0.5, 0.9], ["close_p10", "close", "close_p90"])
 
 
 async def test_health_live_and_ready_when_loaded(predictor):

@@ -8,12 +8,11 @@ from datetime import date
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 from btcforecast import registry
 from btcforecast.services.mlflow_server import mlflow_server
 from btcforecast.services.process import ManagedProcess, free_port
-from tests.predictor.conftest import v2_binary
+from tests.predictor.conftest import binary_outputs, v2_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +58,11 @@ def test_predictor_waits_for_mlflow_then_serves_and_survives_mlflow_going_away(
         assert response.status_code == 200
         json_length = int(response.headers["inference-header-content-length"])
         assert b'"model_version":"%s"' % version.encode() in response.content[:json_length]
-        assert len(np.frombuffer(response.content[json_length:], "<f4")) == len(windows)
+        assert {name: len(v) for name, v in binary_outputs(response).items()} == {
+            "close": len(windows),
+            "close_p10": len(windows),
+            "close_p90": len(windows),
+        }
 
         mlflow.stop()
         failed = http.post("/v2/models/btc-lstm/reload", params={"alias": "production"})
