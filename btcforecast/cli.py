@@ -99,7 +99,9 @@ def data_info() -> None:
 
 @app.command()
 def train(
-    base_date: Annotated[str, typer.Option("--base-date", help="YYYY-MM-DD; trains on the 30 days before")],
+    base_date: Annotated[
+        str, typer.Option("--base-date", help="YYYY-MM-DD; trains on the bars before it (TrainingParams.train_days)")
+    ],
     alias: Annotated[str | None, typer.Option(help="alias to set (default backtest_YYYYMMDD)")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = TrainingParams.epochs,
 ) -> None:
@@ -108,7 +110,7 @@ def train(
     bars = open_store(_settings()).read()
     trained = train_for_base_date(bars, day, TrainingParams(epochs=epochs))
     version = registry.register(
-        _client(), _settings().model_name, trained, alias=alias or backtest_alias(day)
+        _client(), _settings().model_name, trained, alias=alias or backtest_alias(day), bars=bars
     )
     metrics = trained.config.metrics["validation"]
     typer.echo(f"version {version} ({alias or backtest_alias(day)}): validation MAE {metrics['mae']:.2f}")

@@ -2,11 +2,16 @@
 
 An alias is resolved to a version exactly once and that version is what gets loaded, so the
 version a component reports is the version it serves. Model files are config.json plus
-safetensors weights; loading never unpickles.
+safetensors weights; loading never unpickles. Each version is also an MLflow Model (an ``MLmodel``
+beside those files, see btcforecast.mlflow_model), and, registered with the market bars, its run
+carries a backtest of the hours the version would serve (metrics, report JSON and a PNG plot).
+Versions registered before the MLmodel existed (the two files alone) keep loading.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
 import shutil
@@ -14,9 +19,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow.entities import Metric, Param
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
@@ -24,13 +31,23 @@ from mlflow.tracking import MlflowClient
 
 from btcforecast.aliases import normalize_alias
 from btcforecast.errors import DependencyUnavailable
+from btcforecast.features import compute_features, history_start, windows_for_range
 
 if TYPE_CHECKING:
+    from btcforecast.evaluation import BacktestReport
     from btcforecast.model import ForecastLSTM, ModelConfig
     from btcforecast.training import TrainedModel
 
+log = logging.getLogger(__name__)
+
 MODEL_ARTIFACT_PATH = "model"
+BACKTEST_ARTIFACT_PATH = "backtest"
+BACKTEST_PLOT = f"{BACKTEST_ARTIFACT_PATH}/forecast.png"
+BACKTEST_REPORT = f"{BACKTEST_ARTIFACT_PATH}/report.json"
 EXPERIMENT = "btc-lstm-training"
+BACKTEST_DAYS = 7
+"""A weekly version serves the 7 days after its base date in the stitched champion backtest."""
+HOUR = pd.Timedelta(hours=1)
 
 # MLflow's HTTP client retries for minutes by default; a service must answer "unavailable" quickly.
 _HTTP_DEFAULTS = {
@@ -164,9 +181,143 @@ def load_alias(client: MlflowClient, name: str, alias: str, cache_dir: Path) -> 
     return load_version(client, resolve(client, name, alias=alias), cache_dir)
 
 
-def register(client: MlflowClient, name: str, trained: TrainedModel, alias: str | None = None) -> str:
-    """Log ``trained`` as an MLflow run and a new version of ``name``; set ``alias`` on it."""
+@dataclass(frozen=True)
+class VersionBacktest:
+    """A version scored on the hours it would serve (or, without later bars, its validation tail)."""
+
+    period: Literal["after_base_date", "validation_tail"]
+    hours: pd.DatetimeIndex
+    windows: np.ndarray
+    """float32 [N, T, F], the real windows predicted (the first one is the model's input example)."""
+    actual: np.ndarray
+    quantiles: np.ndarray
+    """float32 [N, Q], in the order of the model's ``config.quantiles``."""
+    report: BacktestReport
+
+
+def backtest_period(
+    bars: pd.DataFrame, trained: TrainedModel
+) -> tuple[Literal["after_base_date", "validation_tail"], pd.Timestamp, pd.Timestamp]:
+    """Up to BACKTEST_DAYS of hours from the base date on; else the validation tail before it."""
+    start = pd.Timestamp(trained.base_date.isoformat(), tz="UTC")
+    later = bars.index[bars.index >= start]
+    if len(later):
+        return "after_base_date", start, min(start + pd.Timedelta(days=BACKTEST_DAYS) - HOUR, later[-1])
+    training = trained.config.training
+    return (
+        "validation_tail",
+        pd.Timestamp(training["validation_start"]),
+        pd.Timestamp(training["train_end"]) - HOUR,
+    )
+
+
+def backtest_version(trained: TrainedModel, bars: pd.DataFrame) -> VersionBacktest:
+    """Predict every hour of :func:`backtest_period` with the trained model and score it."""
+    from btcforecast.evaluation import backtest_report  # scipy: not for the operator's import
+    from btcforecast.model import predict_quantiles  # torch: the caller already holds a trained model
+
     config = trained.config
+    period, start, end = backtest_period(bars, trained)
+    features = compute_features(bars.loc[history_start(start, config.window) : end])
+    windows, hours = windows_for_range(features, start, end, config.window)
+    quantiles = predict_quantiles(trained.model, windows)
+    closes = bars["close"]
+    report = backtest_report(closes, hours, quantiles, config.quantiles)
+    actual = closes.loc[hours].to_numpy(dtype=np.float64)
+    return VersionBacktest(period, hours, windows, actual, quantiles, report)
+
+
+def backtest_metrics(report: BacktestReport) -> dict[str, float]:
+    """The report as flat MLflow metric names (``backtest_mae``, ``backtest_coverage``, ...)."""
+    figures: dict[str, float] = {}
+    for prefix, metrics in (("backtest", report.model), ("backtest_persistence", report.persistence)):
+        figures.update({f"{prefix}_{key}": value for key, value in metrics.model_dump().items()})
+    if report.persistence.mae > 0:
+        figures["backtest_mae_ratio"] = report.model.mae / report.persistence.mae
+    if report.significance is not None:
+        dm = report.significance
+        figures.update(
+            backtest_dm_statistic=dm.statistic, backtest_dm_p_value=dm.p_value, backtest_dm_lags=dm.lags
+        )
+    for prefix, interval in (("backtest", report.interval), ("backtest_naive", report.naive_band)):
+        if interval is None:
+            continue
+        figures[f"{prefix}_coverage"] = interval.coverage
+        figures.update(
+            {
+                f"{prefix}_coverage_{tercile}": value
+                for tercile, value in interval.coverage_by_volatility.items()
+            }
+        )
+        figures[f"{prefix}_interval_width"] = interval.mean_width
+        figures[f"{prefix}_pinball"] = interval.pinball
+        figures[f"{prefix}_interval_level"] = interval.level
+    if report.pinball_ratio is not None:
+        figures["backtest_pinball_ratio"] = report.pinball_ratio
+    return {key: float(value) for key, value in figures.items() if math.isfinite(value)}
+
+
+def _plot_title(name: str, trained: TrainedModel, backtest: VersionBacktest) -> str:
+    report = backtest.report
+    text = (
+        f"{name} {trained.base_date:%Y-%m-%d}: {backtest.period.replace('_', ' ')} "
+        f"{backtest.hours[0]:%Y-%m-%d %H:%M} .. {backtest.hours[-1]:%Y-%m-%d %H:%M} UTC "
+        f"({len(backtest.hours)} h)"
+        f"\nMAE {report.model.mae:.1f} vs persistence {report.persistence.mae:.1f}"
+    )
+    if report.interval is not None:
+        text += f", {report.interval.level:.0%} band covers {report.interval.coverage:.1%}"
+    if report.pinball_ratio is not None:
+        text += f", pinball / naive band {report.pinball_ratio:.3f}"
+    return text
+
+
+def _log_backtest(
+    client: MlflowClient, run_id: str, name: str, trained: TrainedModel, backtest: VersionBacktest
+) -> None:
+    now_ms = int(time.time() * 1000)
+    metrics = [Metric(key, value, now_ms, 0) for key, value in backtest_metrics(backtest.report).items()]
+    params = {
+        "backtest_period": backtest.period,
+        "backtest_start": backtest.hours[0].isoformat(),
+        "backtest_end": backtest.hours[-1].isoformat(),
+    }
+    if backtest.report.significance is not None:
+        params["backtest_dm_better"] = backtest.report.significance.better
+    client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()])
+    client.log_dict(run_id, {**params, **json.loads(backtest.report.model_dump_json())}, BACKTEST_REPORT)
+    try:
+        from btcforecast.version_plot import backtest_figure
+
+        figure = backtest_figure(
+            backtest.hours,
+            backtest.actual,
+            backtest.quantiles,
+            trained.config.quantiles,
+            _plot_title(name, trained, backtest),
+        )
+    except ImportError as e:  # matplotlib missing: the figures are logged, the picture is not
+        log.warning("no backtest plot for %s %s: %s", name, trained.base_date, e)
+        return
+    client.log_figure(run_id, figure, BACKTEST_PLOT)
+
+
+def register(
+    client: MlflowClient,
+    name: str,
+    trained: TrainedModel,
+    alias: str | None = None,
+    bars: pd.DataFrame | None = None,
+) -> str:
+    """Log ``trained`` as an MLflow run and a new version of ``name``; set ``alias`` on it.
+
+    The version's ``model/`` artifact is an MLflow Model (MLmodel, signature). With ``bars``, the
+    version is backtested (:func:`backtest_version`) before anything is logged; its run gets the
+    ``backtest_*`` metrics, ``backtest/report.json`` and ``backtest/forecast.png``, and the model
+    its input example (the first real window of that backtest).
+    """
+    config = trained.config
+    backtest = backtest_version(trained, bars) if bars is not None else None
     try:
         experiment = client.get_experiment_by_name(EXPERIMENT)
         experiment_id = experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT)
@@ -186,10 +337,21 @@ def register(client: MlflowClient, name: str, trained: TrainedModel, alias: str 
         ]
         client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()])
         with tempfile.TemporaryDirectory() as tmp:
+            from btcforecast import mlflow_model
             from btcforecast.model import save_model
 
-            save_model(trained.model, config, Path(tmp) / MODEL_ARTIFACT_PATH)
-            client.log_artifacts(run_id, str(Path(tmp) / MODEL_ARTIFACT_PATH), MODEL_ARTIFACT_PATH)
+            directory = Path(tmp) / MODEL_ARTIFACT_PATH
+            save_model(trained.model, config, directory)
+            mlflow_model.write_mlmodel(
+                directory,
+                config,
+                input_example=backtest.windows[:1] if backtest else None,
+                run_id=run_id,
+                artifact_path=MODEL_ARTIFACT_PATH,
+            )
+            client.log_artifacts(run_id, str(directory), MODEL_ARTIFACT_PATH)
+        if backtest is not None:
+            _log_backtest(client, run_id, name, trained, backtest)
         client.set_terminated(run_id)
         try:
             client.get_registered_model(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -90,13 +92,15 @@ def test_a_loaded_version_predicts_exactly_what_the_trained_model_did(
     assert loaded.version == registered.version_of("backtest_20250327")
 
 
-def test_downloaded_files_are_json_and_safetensors_only(
+def test_downloaded_files_are_text_and_safetensors_only(
     registered: RegisteredModel, model_cache: Path
 ) -> None:
     client = registry.connect(registered.tracking_uri)
     ref = registry.resolve(client, registered.name, alias="production")
     files = registry.download_version(client, ref, model_cache)
-    assert sorted(p.name for p in files.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    assert sorted(p.name for p in files.iterdir()) == sorted(
+        [CONFIG_FILE, WEIGHTS_FILE, "MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt"]
+    )
 
 
 def test_run_records_params_and_metrics(registered: RegisteredModel) -> None:
@@ -113,7 +117,7 @@ def test_an_unreachable_mlflow_is_reported_unavailable(tmp_path: Path) -> None:
 
 
 def test_mlflow_server_helper_stops_and_restarts_on_its_port(tmp_path: Path) -> None:
-    server = mlflow_server(tmp_path / "mlflow")
+    server = mlflow_server(tmp_path / "mlflow", ready_timeout=240)
     with server:
         url = server.url
         server.restart()
@@ -126,7 +130,7 @@ def test_model_files_round_trip_through_s3_artifact_storage(
     seaweedfs, trained_models: dict[date, TrainedModel], tmp_path: Path
 ) -> None:
     s3 = seaweedfs.settings()
-    with mlflow_server(tmp_path / "mlflow", s3=s3) as server:
+    with mlflow_server(tmp_path / "mlflow", s3=s3, ready_timeout=240) as server:
         client = registry.connect(server.url)
         trained = trained_models[date(2025, 3, 27)]
         registry.register(client, "btc-lstm-s3", trained, alias="backtest_20250327")
@@ -136,3 +140,10 @@ def test_model_files_round_trip_through_s3_artifact_storage(
     windows = torch.rand(3, loaded.config.window, loaded.config.n_features) + 1
     with torch.inference_mode():
         assert torch.equal(loaded.model(windows), trained.model(windows))
+
+
+def test_importing_the_registry_imports_neither_torch_nor_matplotlib() -> None:
+    """The operator imports the registry and has no torch; plots are drawn only when registering."""
+    code = "import sys, btcforecast.registry; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
