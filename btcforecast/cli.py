@@ -99,9 +99,7 @@ def data_info() -> None:
 
 @app.command()
 def train(
-    base_date: Annotated[
-        str, typer.Option("--base-date", help="YYYY-MM-DD; trains on the bars before it (TrainingParams.train_days)")
-    ],
+    base_date: Annotated[str, typer.Option("--base-date", help="YYYY-MM-DD; trains on the bars before it")],
     alias: Annotated[str | None, typer.Option(help="alias to set (default backtest_YYYYMMDD)")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = TrainingParams.epochs,
 ) -> None:
