@@ -24,21 +24,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, load_file, save, save_file
 from torch import nn
+
+from btcforecast.quantiles import POINT_QUANTILE as POINT_QUANTILE
+from btcforecast.quantiles import QUANTILES as QUANTILES
+from btcforecast.quantiles import output_name as output_name
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 FORMAT_VERSION = 2
 SUPPORTED_FORMATS = (1, 2)
-QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
-"""The quantiles a new model predicts: the 80% interval and the median (the point forecast)."""
-POINT_QUANTILE = 0.5
-
-
-def output_name(quantile: float) -> str:
-    """``close`` for the median (the served point forecast), ``close_p10`` for the 10% quantile, ..."""
-    return "close" if quantile == POINT_QUANTILE else f"close_p{round(quantile * 100):02d}"
 
 
 class ModelFormatError(ValueError):
@@ -183,6 +179,32 @@ def save_model(model: ForecastLSTM, config: ModelConfig, directory: Path) -> Pat
     return directory
 
 
+def model_bytes(model: ForecastLSTM, config: ModelConfig) -> tuple[str, bytes]:
+    """The model as its two files' contents: config JSON and safetensors bytes (to move between processes)."""
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    return config.to_json(), save(state, metadata={"format": "btc-forecast"})
+
+
+def model_from_bytes(config_json: str, weights: bytes) -> tuple[ForecastLSTM, ModelConfig]:
+    """Inverse of :func:`model_bytes`; validated like :func:`load_model`, nothing unpickled."""
+    config = ModelConfig.from_json(config_json)
+    try:
+        state = load(weights)
+    except Exception as e:  # safetensors raises its own SafetensorError
+        raise ModelFormatError(f"weights are not safetensors: {e}") from e
+    return _with_weights(config, state), config
+
+
+def _with_weights(config: ModelConfig, state: dict[str, torch.Tensor]) -> ForecastLSTM:
+    model = ForecastLSTM(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ModelFormatError(f"weights do not match the config: {e}") from e
+    model.eval()
+    return model
+
+
 def load_model(directory: Path) -> tuple[ForecastLSTM, ModelConfig]:
     """Rebuild the module from config.json and safetensors weights; nothing is unpickled."""
     config_path = directory / CONFIG_FILE
@@ -194,10 +216,4 @@ def load_model(directory: Path) -> tuple[ForecastLSTM, ModelConfig]:
         state = load_file(str(weights_path))
     except Exception as e:  # safetensors raises its own SafetensorError and OSError alike
         raise ModelFormatError(f"{WEIGHTS_FILE} is not a safetensors file: {e}") from e
-    model = ForecastLSTM(config)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise ModelFormatError(f"weights do not match the config: {e}") from e
-    model.eval()
-    return model, config
+    return _with_weights(config, state), config

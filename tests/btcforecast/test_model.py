@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from btcforecast.model import CONFIG_FILE, WEIGHTS_FILE, ModelConfig, ModelFormatError, load_model, save_model
+from btcforecast.model import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    ForecastLSTM,
+    ModelConfig,
+    ModelFormatError,
+    load_model,
+    model_bytes,
+    model_from_bytes,
+    save_model,
+)
 from btcforecast.training import TrainedModel
 
 
@@ -87,3 +97,55 @@ def test_config_carries_what_serving_needs(trained: TrainedModel) -> None:
     assert set(config.metrics["validation"]) >= {"mae", "rmse", "mape", "directional_accuracy"}
     assert {"source", "synthetic"} <= set(config.data_source)
     assert config.training["base_date"] == trained.base_date.isoformat()
+
+
+def test_a_shrink_of_zero_serves_the_last_close_as_median_with_ordered_quantiles(
+    trained: TrainedModel,
+) -> None:
+    windows = _windows(trained.config, n=200)
+    trained.model.point_shrink, kept = 0.0, trained.model.point_shrink
+    try:
+        with torch.inference_mode():
+            predicted = trained.model(windows)
+    finally:
+        trained.model.point_shrink = kept
+    median = predicted[:, trained.config.point_index]
+    assert torch.equal(median, windows[:, -1, trained.config.close_index])
+    assert torch.all(predicted[:, 1:] >= predicted[:, :-1])
+
+
+def test_the_shrink_travels_in_the_config(trained: TrainedModel, tmp_path: Path) -> None:
+    save_model(trained.model, trained.config, tmp_path)
+    loaded, config = load_model(tmp_path)
+    assert loaded.point_shrink == config.point_shrink == trained.config.point_shrink
+
+
+def test_a_shrink_outside_zero_to_one_is_refused(trained: TrainedModel, tmp_path: Path) -> None:
+    save_model(trained.model, trained.config, tmp_path)
+    raw = json.loads((tmp_path / CONFIG_FILE).read_text())
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({**raw, "point_shrink": 1.5}))
+    with pytest.raises(ModelFormatError, match="point_shrink"):
+        load_model(tmp_path)
+
+
+def test_a_format_1_config_still_loads_as_a_point_model(trained: TrainedModel, tmp_path: Path) -> None:
+    """Format 1: one output, no quantiles nor point_shrink in config.json."""
+    raw = json.loads(trained.config.to_json())
+    for key in ("quantiles", "point_shrink"):
+        raw.pop(key)
+    raw["format_version"] = 1
+    point_model = ForecastLSTM(ModelConfig(**{**raw, "quantiles": [0.5]}))
+    save_model(point_model, trained.config, tmp_path)
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(raw))
+    loaded, config = load_model(tmp_path)
+    assert config.quantiles == [0.5] and config.point_shrink == 1.0 and config.output_names == ["close"]
+    with torch.inference_mode():
+        assert loaded(_windows(config)).shape == (5, 1)
+
+
+def test_model_bytes_rebuild_the_same_model(trained: TrainedModel) -> None:
+    model, config = model_from_bytes(*model_bytes(trained.model, trained.config))
+    assert config == trained.config
+    windows = _windows(config)
+    with torch.inference_mode():
+        assert torch.equal(model(windows), trained.model(windows))

@@ -15,7 +15,7 @@ from btcforecast.seeding import ensure_market_data, seed
 from btcforecast.settings import CoreSettings
 from btcforecast.training import TrainingParams
 
-QUICK = TrainingParams(epochs=2, patience=2)
+QUICK = TrainingParams(train_days=30, epochs=2, patience=2)
 
 
 @pytest.fixture
