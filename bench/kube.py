@@ -107,7 +107,8 @@ def main() -> None:
 
             csv = args.csv or os.environ.get("BTC_DATA_CSV")
             bars = read_csv(csv) if csv else generate_bars()
-            trained = train_for_base_date(bars, bars.index[-1].date(), TrainingParams(epochs=3, patience=2))
+            params = TrainingParams(train_days=30, epochs=3, patience=2)
+            trained = train_for_base_date(bars, bars.index[-1].date(), params)
             with mlflow_server(work / "mlflow") as server:
                 mlflow = registry.connect(server.url)
                 registry.register(mlflow, "btc-lstm-bench", trained, alias="production")

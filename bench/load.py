@@ -216,7 +216,7 @@ def start_stack(work: Path, bars: pd.DataFrame, procs: dict[str, ManagedProcess]
     uri = procs["mlflow"].url
     client = registry.connect(uri)
     t0 = time.perf_counter()
-    params = TrainingParams(epochs=3, patience=2)
+    params = TrainingParams(train_days=30, epochs=3, patience=2)
     versions = [
         registry.register(client, MODEL, train_for_base_date(bars, d, params), alias=backtest_alias(d))
         for d in BASE_DATES

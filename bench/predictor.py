@@ -238,7 +238,7 @@ def main() -> None:
         tmp = Path(tmp_dir)
         with mlflow_server(tmp / "mlflow") as mlflow:
             client = registry.connect(mlflow.url)
-            params = TrainingParams(epochs=3, patience=2)
+            params = TrainingParams(train_days=30, epochs=3, patience=2)
             versions = [
                 registry.register(client, "btc-lstm", train_for_base_date(bars, day, params))
                 for day in (date(2025, 3, 20), date(2025, 3, 27), date(2025, 4, 3))
