@@ -1,6 +1,7 @@
 """The ModelAlias resource from Python: its API coordinates, get/patch, and "set the alias and wait".
 
-The operator writes a ModelAlias's status; the facade's cluster-mode ``/reload`` moves its
+The operator writes a ModelAlias's status and reads its optional quality gate (``spec.gate``,
+:func:`parse_gate`); the facade's cluster-mode ``/reload`` moves its
 ``spec.alias`` and waits, bounded, until the operator reports that generation ``Ready`` (then
 answers with the version rolled out) or ``Failed`` (then says why). A change to another alias that
 the operator is still working on is not overtaken: the caller is told at once
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from btcforecast.errors import DependencyUnavailable
@@ -32,6 +34,53 @@ VERSION = "v1alpha1"
 PLURAL = "modelaliases"
 ALIAS_NOT_FOUND = "AliasNotFound"
 """The operator's condition reason when the registry has no such alias."""
+BLOCKED = "Blocked"
+"""The phase of a ModelAlias whose newly resolved version the quality gate holds back."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """``spec.gate``: roll a new version out only if it scores within these ratios of the served one.
+
+    The newcomer and the version being served are backtested on the most recent ``hours`` hours
+    after both versions' base dates (hours neither was trained on); the rollout goes ahead only if
+    newcomer pinball <= ``max_loss_ratio`` x served pinball and newcomer MAE <= ``max_mae_ratio`` x
+    served MAE. Fewer than ``min_hours`` such hours: no verdict (``GateNoData``), nothing rolled out.
+    The defaults are the CRD's.
+    """
+
+    hours: int = 168
+    max_loss_ratio: float = 1.02
+    max_mae_ratio: float = 1.02
+    min_hours: int = 24
+
+
+class GateSpecError(ValueError):
+    """``spec.gate`` holds values the CRD schema would have refused."""
+
+
+def parse_gate(spec: Mapping[str, Any]) -> Gate | None:
+    """The spec's quality gate with defaults filled in, or None when the resource sets none."""
+    raw = spec.get("gate")
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise GateSpecError(f"spec.gate must be an object, not {type(raw).__name__}")
+    default = Gate()
+    try:
+        gate = Gate(
+            hours=int(raw.get("hours", default.hours)),
+            max_loss_ratio=float(raw.get("maxLossRatio", default.max_loss_ratio)),
+            max_mae_ratio=float(raw.get("maxMaeRatio", default.max_mae_ratio)),
+            min_hours=int(raw.get("minHours", default.min_hours)),
+        )
+    except (TypeError, ValueError) as e:
+        raise GateSpecError(f"spec.gate is invalid: {e}") from e
+    if gate.hours < 1 or gate.min_hours < 1 or gate.min_hours > gate.hours:
+        raise GateSpecError("spec.gate needs 1 <= minHours <= hours")
+    if not (gate.max_loss_ratio > 0 and gate.max_mae_ratio > 0):
+        raise GateSpecError("spec.gate.maxLossRatio and maxMaeRatio must be positive")
+    return gate
 
 
 class ModelAliasApi(KubeClient):
@@ -119,7 +168,16 @@ def change_in_progress(modelalias: Mapping[str, Any], alias: str) -> str | None:
 
 
 def failure_reason(status: Mapping[str, Any]) -> str:
-    """The reason of the first failing condition, in the order the operator works through them."""
+    """The reason of the first failing condition, in the order the operator works through them.
+
+    A ``Blocked`` resource (the quality gate held the version back) answers the ``RolledOut``
+    reason: ``QualityGate``, ``GateNoData`` or ``GateUnavailable``.
+    """
+    if status.get("phase") == BLOCKED:
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "RolledOut":
+                return str(condition.get("reason") or BLOCKED)
+        return BLOCKED
     for kind in ("Resolved", "RolledOut", "Ready"):
         for condition in status.get("conditions") or []:
             if condition.get("type") == kind and condition.get("status") == "False":
@@ -139,8 +197,9 @@ async def set_alias_and_wait(
     """Patch ``spec.alias`` and wait until the operator rolled it out.
 
     Returns the seed's shape ``{"status": "reloaded", "model_alias", "model_version"}``. Raises
-    :class:`ReloadFailed`, :class:`ReloadTimeout`, :class:`ModelAliasMissing`, or the client's
-    errors (:class:`btcforecast.kube.KubeError`, :class:`btcforecast.kube.KubeUnavailable`).
+    :class:`ReloadFailed` (also when the quality gate holds the version back), :class:`ReloadTimeout`,
+    :class:`ModelAliasMissing`, or the client's errors (:class:`btcforecast.kube.KubeError`,
+    :class:`btcforecast.kube.KubeUnavailable`).
     An alias the registry does not know is put back to the one followed before (unless someone
     moved it meanwhile), so a mistyped alias does not leave the resource failing and retrying.
     A change to another alias still under way (:func:`change_in_progress`) raises
@@ -166,6 +225,8 @@ async def set_alias_and_wait(
                     "model_alias": alias,
                     "model_version": str(status["resolvedVersion"]),
                 }
+            if phase == BLOCKED:  # the served version stays; the facade says why, with the figures
+                raise ReloadFailed(failure_reason(status), str(status.get("message") or "blocked"))
             if phase == "Failed":
                 reason = failure_reason(status)
                 if reason == ALIAS_NOT_FOUND and previous and previous != alias:

@@ -1,5 +1,6 @@
-"""Backtests as plain functions: the range asked for, the windows for it, the champion's stitching
-plan and the metrics beside the persistence forecast.
+"""Backtests as plain functions: the range asked for, the windows for it and the champion's stitching
+plan. The metrics are ``btcforecast.evaluation.backtest_report`` (one implementation, shared with
+training, the registry and the quality gate).
 
 A prediction labelled hour ``t`` is the close of bar ``t`` made from the bars before it
 (docs/architecture.md), so "the last close the forecast saw" for hour ``t`` is bar ``t - 1``.
@@ -11,12 +12,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import numpy as np
 import pandas as pd
 
 from btcforecast.aliases import backtest_date, is_backtest
 from btcforecast.features import WARMUP, WINDOW
-from btcforecast.metrics import ForecastMetrics, forecast_metrics, persistence_metrics
 from facade.errors import InputError, OutOfData
 
 HOUR = pd.Timedelta(hours=1)
@@ -109,25 +108,3 @@ def stitch_plan(aliases: dict[str, str], champion_start: date, data_end: pd.Time
         end = starts[i + 1][0] - HOUR if i + 1 < len(starts) else data_end
         segments.append(Segment(alias=alias, version=aliases[alias], start=start, end=end))
     return segments
-
-
-@dataclass(frozen=True)
-class MetricPair:
-    model: ForecastMetrics
-    persistence: ForecastMetrics
-
-
-def actual_and_previous(closes: pd.Series, hours: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
-    """The close of each predicted hour and of the bar before it (what the forecast last saw)."""
-    positions = closes.index.get_indexer(hours)
-    if (positions < 1).any():
-        raise OutOfData("some predicted hours have no bar before them in the data")
-    values = closes.to_numpy(dtype=np.float64)
-    return values[positions], values[positions - 1]
-
-
-def metric_pair(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray) -> MetricPair:
-    return MetricPair(
-        model=forecast_metrics(actual, predicted, previous),
-        persistence=persistence_metrics(actual, previous),
-    )

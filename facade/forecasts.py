@@ -28,10 +28,9 @@ from mlflow.tracking import MlflowClient
 
 from btcforecast import registry
 from btcforecast.aliases import backtest_date, normalize_alias
-from btcforecast.evaluation import BacktestReport, backtest_report
+from btcforecast.evaluation import POINT_QUANTILE, BacktestReport, backtest_report
 from btcforecast.features import WINDOW, compute_features, windows_for_range
 from btcforecast.market import MarketStore, is_synthetic, source_of
-from btcforecast.model import POINT_QUANTILE
 from facade.backtest import Segment, check_range, stitch_plan
 from facade.errors import InputError, OutOfData
 from facade.predictor_client import PredictorClient, QuantilePredictions

@@ -23,6 +23,7 @@ from facade.api import errors
 from facade.api.format import forecast_payload
 from facade.api.limits import BodySizeLimit
 from facade.api.routes import aliases, btc_info, champion, dashboard, health, jobs, predict, reload
+from facade.api.routes import evaluation as evaluation_routes
 from facade.backtest import parse_time
 from facade.callbacks import post_callback
 from facade.forecasts import Forecaster
@@ -142,6 +143,7 @@ def create_app(
     errors.install(app)
     for module in (health, reload, predict, champion, aliases, btc_info, jobs, dashboard):
         app.include_router(module.router)
+    app.include_router(evaluation_routes.router)  # GET /evaluation: the operator's quality gate
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

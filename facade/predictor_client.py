@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 
 from btcforecast.errors import DependencyUnavailable
-from btcforecast.model import POINT_QUANTILE, output_name
+from btcforecast.evaluation import POINT_QUANTILE
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 INPUT_NAME = "windows"
@@ -72,14 +72,18 @@ _QUANTILE_OUTPUT = re.compile(r"^close_p(\d{2})$")
 
 
 def quantile_of(name: str) -> float | None:
-    """The quantile an output name carries (``close`` -> 0.5, ``close_p10`` -> 0.1), None if none."""
+    """The quantile an output name carries (``close`` -> 0.5, ``close_p10`` -> 0.1), None if none.
+
+    The inverse of ``btcforecast.model.output_name`` (a test holds them together), written out here
+    because that module imports torch and the facade never does.
+    """
     if name == OUTPUT_NAME:
         return POINT_QUANTILE
     match = _QUANTILE_OUTPUT.match(name)
     if match is None:
         return None
     quantile = int(match.group(1)) / 100
-    return quantile if 0.0 < quantile < 1.0 and output_name(quantile) == name else None
+    return quantile if 0.0 < quantile < 1.0 and quantile != POINT_QUANTILE else None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from btcforecast.metrics import ForecastMetrics
+from btcforecast.metrics import DieboldMariano, ForecastMetrics, IntervalMetrics
 
 
 class HealthResponse(BaseModel):
@@ -36,17 +36,45 @@ class ReloadResponse(BaseModel):
 
 class Prediction(BaseModel):
     datetime: str = Field(description="the hour being predicted, UTC, ISO 8601 without offset")
-    prediction: float = Field(description="predicted close of that hour, USD")
+    prediction: float = Field(
+        description="predicted close of that hour, USD: the point forecast, the median (50% quantile)"
+    )
+    lower: float | None = Field(
+        description="lower bound of the 80% interval (the 10% quantile), USD; null for a point-only version"
+    )
+    upper: float | None = Field(
+        description="upper bound of the 80% interval (the 90% quantile), USD; null for a point-only version"
+    )
     model_alias: str | None = None
     model_version: str | None = None
 
 
-class MetricPairModel(BaseModel):
-    model: ForecastMetrics
+class ReportModel(BaseModel):
+    """A backtest report (``btcforecast.evaluation.BacktestReport``) over the predicted hours."""
+
+    model: ForecastMetrics = Field(description="the model's point forecast (the median)")
     persistence: ForecastMetrics = Field(description="the naive forecast: next close = last close")
+    significance: DieboldMariano | None = Field(
+        description="Diebold-Mariano test (absolute errors, Newey-West variance, Harvey-Leybourne-Newbold "
+        "correction) of the point forecast against persistence; statistic < 0 and better = 'model' "
+        "mean the model's errors are significantly smaller at 5%; null for fewer than 3 hours"
+    )
+    interval: IntervalMetrics | None = Field(
+        description="the model's 80% interval (10% to 90% quantile): coverage overall and per ex-ante "
+        "volatility tercile, mean width and pinball loss over its quantiles; null for a point-only version"
+    )
+    naive_band: IntervalMetrics | None = Field(
+        description="the same figures for the naive band: the last close times the empirical quantiles "
+        "of the previous 30 days' hourly returns; null for a point-only version or when the data holds "
+        "fewer than 30 days before the first hour"
+    )
+    pinball_ratio: float | None = Field(
+        description="the model's pinball loss divided by the naive band's (below 1: the model's "
+        "quantiles are better); null whenever naive_band is null"
+    )
 
 
-class AliasMetrics(MetricPairModel):
+class AliasMetrics(ReportModel):
     model_alias: str
     model_version: str
     start: str
@@ -54,7 +82,10 @@ class AliasMetrics(MetricPairModel):
 
 
 class BacktestMetrics(BaseModel):
-    overall: MetricPairModel
+    overall: ReportModel = Field(
+        description="over every predicted hour (stitched: all parts end to end; interval figures only "
+        "when every part predicts the same quantiles)"
+    )
     per_alias: list[AliasMetrics]
 
 

@@ -42,7 +42,9 @@ class FacadeSettings(CoreSettings):
 
     jobs_db: Path | None = Field(None, description="sqlite file of jobs; default STATE_DIR/facade-jobs.db")
     max_body_bytes: int = Field(64 * 1024, ge=1, description="largest request body accepted")
-    result_cache_size: int = Field(128, ge=0, description="prediction results kept per (version, range)")
+    result_cache_size: int = Field(
+        128, ge=0, description="prediction results kept per (version, range), and as many backtest reports"
+    )
     facade_host: str = Field("127.0.0.1", description="address `python -m facade` binds")
     facade_port: int = Field(8000, ge=1, le=65535, description="port `python -m facade` listens on")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ import orjson
 import pandas as pd
 from fastapi import Response
 
-from facade.backtest import MetricPair
+from btcforecast.evaluation import BacktestReport
 from facade.forecasts import Forecast
 from facade.jobs import Job
 from facade.schemas import (
@@ -20,8 +21,26 @@ from facade.schemas import (
 ISO_HOUR = "%Y-%m-%dT%H:%M:%S"
 
 
-def _pair(pair: MetricPair) -> dict[str, Any]:
-    return {"model": pair.model.model_dump(), "persistence": pair.persistence.model_dump()}
+def _clean(value: Any) -> Any:
+    """NaN and infinities as None, recursively: the same null over HTTP (orjson) and in callbacks (json)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def report_payload(report: BacktestReport) -> dict[str, Any]:
+    """A backtest report as the metrics block: model, persistence, significance, interval, naive band."""
+    return _clean(report.model_dump())
+
+
+def _rounded(values: np.ndarray | None, n: int) -> list[float | None]:
+    if values is None:
+        return [None] * n
+    return np.round(values.astype(np.float64), 2).tolist()
 
 
 def forecast_payload(forecast: Forecast, *, stitched: bool) -> dict[str, Any]:
@@ -32,11 +51,22 @@ def forecast_payload(forecast: Forecast, *, stitched: bool) -> dict[str, Any]:
     """
     predictions: list[dict[str, Any]] = []
     for part in forecast.parts:
+        n = len(part.hours)
         times = part.hours.strftime(ISO_HOUR)
-        values = np.round(part.predictions.astype(np.float64), 2).tolist()
+        values = _rounded(part.predictions, n)
+        lower = _rounded(part.lower, n)
+        upper = _rounded(part.upper, n)
+        alias, version = part.alias, part.version
         predictions.extend(
-            {"datetime": t, "prediction": v, "model_alias": part.alias, "model_version": part.version}
-            for t, v in zip(times, values, strict=True)
+            {
+                "datetime": t,
+                "prediction": v,
+                "lower": lo,
+                "upper": hi,
+                "model_alias": alias,
+                "model_version": version,
+            }
+            for t, v, lo, hi in zip(times, values, lower, upper, strict=True)
         )
     per_alias = [
         {
@@ -44,7 +74,7 @@ def forecast_payload(forecast: Forecast, *, stitched: bool) -> dict[str, Any]:
             "model_version": p.version,
             "start": p.hours[0].strftime(ISO_HOUR),
             "end": p.hours[-1].strftime(ISO_HOUR),
-            **_pair(p.metrics),
+            **report_payload(p.metrics),
         }
         for p in forecast.parts
     ]
@@ -58,12 +88,12 @@ def forecast_payload(forecast: Forecast, *, stitched: bool) -> dict[str, Any]:
         "data_source": forecast.data_source,
         "synthetic": forecast.synthetic,
         "predictions": predictions,
-        "metrics": {"overall": _pair(forecast.overall), "per_alias": per_alias},
+        "metrics": {"overall": report_payload(forecast.overall), "per_alias": per_alias},
     }
 
 
 def forecast_response(forecast: Forecast, *, stitched: bool) -> Response:
-    """The forecast as a JSON response (NaN metrics, e.g. direction over flat hours, become null)."""
+    """The forecast as a JSON response (NaN metrics, e.g. direction over flat hours, are null)."""
     content = orjson.dumps(forecast_payload(forecast, stitched=stitched), option=orjson.OPT_SERIALIZE_NUMPY)
     return Response(content=content, media_type="application/json")
 

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from btcforecast.modelalias import BLOCKED, Gate, GateSpecError, parse_gate
+
 VERSION_ENV = "MODEL_VERSION"
 VERSION_ANNOTATION = "serving.btcforecast.io/model-version"
 PREFERRED_CONTAINERS = ("kserve-container", "predictor")
@@ -28,6 +30,7 @@ class Phase(StrEnum):
     ROLLING_OUT = "RollingOut"
     READY = "Ready"
     FAILED = "Failed"
+    BLOCKED = BLOCKED
 
 
 class Strategy(StrEnum):
@@ -55,6 +58,10 @@ class Reason(StrEnum):
     TARGET_NOT_FOUND = "TargetNotFound"
     INVALID_TARGET = "InvalidTarget"
     SERVING = "Serving"
+    QUALITY_GATE = "QualityGate"
+    GATE_NO_DATA = "GateNoData"
+    GATE_UNAVAILABLE = "GateUnavailable"
+    GATE_PASSED = "QualityGatePassed"
 
 
 class SpecError(ValueError):
@@ -75,6 +82,7 @@ class Spec:
     poll_seconds: float
     rollout_deadline_seconds: int
     reload_token_secret: tuple[str, str] | None = None
+    gate: Gate | None = None
 
 
 def parse_spec(spec: Mapping[str, Any], *, default_deadline: int, min_poll_seconds: float) -> Spec:
@@ -90,7 +98,10 @@ def parse_spec(spec: Mapping[str, Any], *, default_deadline: int, min_poll_secon
             poll_seconds=max(float(spec.get("pollSeconds") or 60), min_poll_seconds),
             rollout_deadline_seconds=int(spec.get("rolloutDeadlineSeconds") or default_deadline),
             reload_token_secret=_secret_ref(spec.get("reloadTokenSecret")),
+            gate=parse_gate(spec),
         )
+    except GateSpecError as e:
+        raise SpecError(str(e)) from e
     except KeyError as e:
         raise SpecError(f"spec is missing {e.args[0]!r}") from e
     except (TypeError, ValueError) as e:
@@ -359,17 +370,30 @@ def plan(status: Mapping[str, Any], generation: int, alias_version: str) -> Acti
     """What to do now that the alias points at ``alias_version`` (no rollout in progress).
 
     A version whose rollout failed is not retried for the same spec: only a moved alias or a spec
-    change starts another attempt, so a bad version does not roll out and back on every poll.
+    change starts another attempt, so a bad version does not roll out and back on every poll. The
+    same holds for a version the quality gate refused (``Blocked``/``QualityGate``): its verdict
+    stands until the alias moves or the spec changes. A gate without a verdict (no recent data,
+    facade unreachable) is asked again at the next poll.
     """
     phase = status.get("phase")
     same_generation = status.get("observedGeneration") == generation
     if phase == Phase.FAILED and status.get("failedVersion") == alias_version and same_generation:
+        return Action.NOTHING
+    if phase == Phase.BLOCKED and same_generation and refused_by_gate(status) == alias_version:
         return Action.NOTHING
     if status.get("resolvedVersion") == alias_version:
         if phase == Phase.READY and same_generation:
             return Action.NOTHING
         return Action.MARK_READY
     return Action.ROLL_OUT
+
+
+def refused_by_gate(status: Mapping[str, Any]) -> str | None:
+    """The version the quality gate refused, as the status records it, or None."""
+    gate = status.get("gate") or {}
+    if gate.get("decision") == "Refused" and gate.get("candidate"):
+        return str(gate["candidate"])
+    return None
 
 
 def is_rolling_out(status: Mapping[str, Any]) -> bool:
@@ -443,8 +467,12 @@ def rollout_started_status(
     target_version: str,
     previous_version: str | None,
     strategy: Strategy,
+    gate: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Written BEFORE the target is touched, so a restarted operator knows what was under way."""
+    """Written BEFORE the target is touched, so a restarted operator knows what was under way.
+
+    ``gate``: the quality gate's figures when it let this version through (kept in the status).
+    """
     how = "hot-reloading" if strategy is Strategy.HOT_RELOAD else "rolling out"
     message = f"{how} version {target_version} (from {previous_version or 'none'})"
     return _status(
@@ -462,6 +490,7 @@ def rollout_started_status(
         previousVersion=previous_version,
         rolloutStartedAt=format_time(now),
         failedVersion=None,
+        **({"gate": dict(gate)} if gate is not None else {}),
     )
 
 
@@ -528,6 +557,44 @@ def rollout_failed_status(
         targetVersion=None,
         rolloutStartedAt=None,
         failedVersion=failed_version,
+    )
+
+
+def gate_blocked_status(
+    previous: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+    *,
+    alias: str,
+    candidate: str,
+    incumbent: str,
+    reason: Reason,
+    detail: str,
+    gate: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The quality gate held ``candidate`` back; ``incumbent`` keeps serving, untouched.
+
+    ``QualityGate`` is a verdict (RolledOut False); ``GateNoData`` and ``GateUnavailable`` are
+    not (RolledOut Unknown): the gate is asked again at the next poll.
+    """
+    message = f"version {candidate} held back ({reason}: {detail}); still serving version {incumbent}"
+    verdict: bool | None = False if reason is Reason.QUALITY_GATE else None
+    return _status(
+        previous,
+        generation,
+        now,
+        Phase.BLOCKED,
+        message,
+        [
+            _resolved(alias, candidate),
+            Condition("RolledOut", verdict, reason, message),
+            Condition("Ready", True, Reason.SERVING, f"serving version {incumbent}"),
+        ],
+        resolvedVersion=incumbent,
+        targetVersion=None,
+        rolloutStartedAt=None,
+        failedVersion=None,
+        gate=dict(gate),
     )
 
 
@@ -606,8 +673,15 @@ def target_problem_status(
 
 
 def status_changed(previous: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether writing ``new`` would change anything (absent and None count as equal)."""
-    return any(previous.get(key) != value for key, value in new.items())
+    """Whether writing ``new`` would change anything (absent and None count as equal, also nested)."""
+    return any(_pruned(previous.get(key)) != _pruned(value) for key, value in new.items())
+
+
+def _pruned(value: Any) -> Any:
+    """``value`` without None entries in its mappings: what a merge patch leaves of it."""
+    if isinstance(value, Mapping):
+        return {k: _pruned(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def backoff(attempt: int, initial: float, maximum: float) -> float:

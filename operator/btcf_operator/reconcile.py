@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 
 from btcf_operator import decisions as d
+from btcf_operator import gate as g
+from btcf_operator.evaluation import GateNoData, GateUnavailable, request_evaluation
 from btcf_operator.hotreload import ReloadOptions, hot_reload
 from btcf_operator.kube import KubeApi
 from btcf_operator.registry import AliasNotFoundError, AliasResolver, RegistryUnavailable
@@ -269,6 +271,11 @@ async def start_rollout(ctx: Context, step: Step, version: str) -> None:
     previous = step.status.get("resolvedVersion") or d.served_version(target, spec.target_kind)
     if previous == version:
         previous = step.status.get("previousVersion")
+    gate_record: dict[str, Any] | None = None
+    if spec.gate is not None and previous is not None and previous != version:
+        gate_record = await quality_gate(ctx, step, version, previous)
+        if gate_record is None:
+            return  # held back: the status says why; the incumbent keeps serving
     await write_status(
         ctx,
         step,
@@ -280,6 +287,7 @@ async def start_rollout(ctx: Context, step: Step, version: str) -> None:
             target_version=version,
             previous_version=previous,
             strategy=spec.strategy,
+            gate=gate_record,
         ),
     )
     verb = "HotReloading" if spec.strategy is d.Strategy.HOT_RELOAD else "RollingOut"
@@ -287,6 +295,76 @@ async def start_rollout(ctx: Context, step: Step, version: str) -> None:
     if spec.strategy is d.Strategy.ROLLOUT:
         await set_target_version(ctx, step, target, version)
     await continue_rollout(ctx, step)
+
+
+async def quality_gate(ctx: Context, step: Step, candidate: str, incumbent: str) -> dict[str, Any] | None:
+    """Backtest ``candidate`` against ``incumbent`` (the facade) and judge it (:mod:`gate`).
+
+    Passed: the ``status.gate`` record to write with the rollout. Otherwise the resource goes
+    ``Blocked`` (``QualityGate`` with the figures, ``GateNoData`` or ``GateUnavailable`` with the
+    reason), one Warning event per episode, and None: nothing is rolled out. A refusal stands
+    until the alias moves or the spec changes (:func:`decisions.plan`); no verdict is asked for
+    again at the next poll.
+    """
+    spec, settings = step.spec, ctx.settings
+    assert spec.gate is not None
+    try:
+        evaluation = await request_evaluation(
+            ctx.http,
+            settings.facade_url,
+            model=spec.registered_model,
+            candidate=candidate,
+            incumbent=incumbent,
+            gate=spec.gate,
+            timeout=settings.gate_timeout,
+        )
+    except GateNoData as e:
+        record = g.no_verdict_record(candidate, incumbent, spec.gate, g.Verdict.NO_DATA, str(e))
+        await _blocked(ctx, step, candidate, incumbent, d.Reason.GATE_NO_DATA, str(e), record)
+        return None
+    except GateUnavailable as e:
+        record = g.no_verdict_record(candidate, incumbent, spec.gate, g.Verdict.UNAVAILABLE, str(e))
+        await _blocked(ctx, step, candidate, incumbent, d.Reason.GATE_UNAVAILABLE, str(e), record)
+        return None
+    decision = g.decide(evaluation, spec.gate)
+    record = g.gate_record(evaluation, spec.gate, decision, ctx.clock())
+    if not decision.passed:
+        await _blocked(ctx, step, candidate, incumbent, d.Reason.QUALITY_GATE, record["message"], record)
+        return None
+    ctx.post_event(step.body, "Normal", d.Reason.GATE_PASSED, record["message"])
+    return record
+
+
+async def _blocked(
+    ctx: Context,
+    step: Step,
+    candidate: str,
+    incumbent: str,
+    reason: d.Reason,
+    detail: str,
+    record: dict[str, Any],
+) -> None:
+    status = step.status
+    first = (
+        status.get("phase") != d.Phase.BLOCKED
+        or _reason(status, "RolledOut") != reason
+        or (status.get("gate") or {}).get("candidate") != candidate
+        or status.get("observedGeneration") != step.generation
+    )
+    new = d.gate_blocked_status(
+        status,
+        step.generation,
+        ctx.clock(),
+        alias=step.spec.alias,
+        candidate=candidate,
+        incumbent=incumbent,
+        reason=reason,
+        detail=detail,
+        gate=record,
+    )
+    await write_status(ctx, step, new)
+    if first:
+        ctx.post_event(step.body, "Warning", reason, new["message"])
 
 
 async def set_target_version(ctx: Context, step: Step, target: dict[str, Any], version: str | None) -> None:

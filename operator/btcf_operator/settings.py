@@ -41,6 +41,12 @@ class OperatorSettings(CoreSettings):
         None, description="bearer token for predictors' reload endpoint when the resource names no Secret"
     )
     kube_timeout: float = Field(10.0, gt=0, description="timeout of one Kubernetes API call")
+    facade_url: str | None = Field(
+        None, description="the facade's base URL: the quality gate (spec.gate) asks it for backtests"
+    )
+    gate_timeout: float = Field(
+        120.0, gt=0, description="HTTP timeout of one quality-gate backtest (two versions' inference)"
+    )
 
 
 @lru_cache

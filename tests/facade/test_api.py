@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
+from btcforecast.evaluation import BacktestReport, backtest_report
+from btcforecast.features import WINDOW, compute_features, windows_for_range
 from btcforecast.services.process import ManagedProcess, free_port
+from facade.api.format import report_payload
+from facade.backtest import stitch_plan
+from facade.predictor_client import (
+    HEADER_LENGTH,
+    QuantilePredictions,
+    decode_infer_response,
+    encode_infer_request,
+)
 from facade.schemas import PredictResponse
 from tests.facade.conftest import API_TOKEN, facade_env, facade_process
 from tests.fixtures.registry import RegisteredModel
@@ -77,8 +90,77 @@ def test_a_named_alias_predicts_from_its_models_base_date(api: httpx.Client) -> 
 def test_predict_reports_metrics_beside_persistence(api: httpx.Client) -> None:
     metrics = api.post("/predict", params={"alias": "20250327"}).json()["metrics"]
     for pair in [metrics["overall"], *metrics["per_alias"]]:
-        for key in ("mae", "rmse", "mape", "directional_accuracy", "n"):
+        for key in ("mae", "rmse", "mape", "directional_accuracy", "flat_share", "n"):
             assert key in pair["model"] and key in pair["persistence"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/predict?alias=20250327"), ("GET", "/predict-champion")]
+)
+def test_every_hour_has_an_80_percent_interval_around_the_point_forecast(
+    api: httpx.Client, method: str, path: str
+) -> None:
+    predictions = api.request(method, path).json()["predictions"]
+    assert predictions
+    for p in predictions:
+        assert p["lower"] <= p["prediction"] <= p["upper"], p
+    assert any(p["lower"] < p["upper"] for p in predictions)
+
+
+def test_the_metrics_block_carries_the_interval_and_significance_figures(api: httpx.Client) -> None:
+    metrics = api.get("/predict-champion").json()["metrics"]
+    for report in [metrics["overall"], *metrics["per_alias"]]:
+        assert report["significance"]["loss"] == "absolute"
+        assert 0.0 <= report["significance"]["p_value"] <= 1.0
+        assert report["interval"]["level"] == pytest.approx(0.8)
+        assert set(report["interval"]["coverage_by_volatility"]) == {"calm", "normal", "volatile"}
+        assert report["naive_band"]["n"] == report["interval"]["n"] == report["model"]["n"]
+        assert report["pinball_ratio"] == pytest.approx(
+            report["interval"]["pinball"] / report["naive_band"]["pinball"]
+        )
+
+
+def test_the_metrics_equal_backtest_report_on_the_predictors_own_answers(
+    api: httpx.Client, predictor: ManagedProcess, registered: RegisteredModel, market_bars: pd.DataFrame
+) -> None:
+    body = api.get("/predict-champion").json()
+    features = compute_features(market_bars)
+    closes = market_bars["close"]
+    plan = stitch_plan(registered.aliases, date(2025, 3, 27), market_bars.index[-1])
+    answers = []
+    for segment, reported in zip(plan, body["metrics"]["per_alias"], strict=True):
+        windows, hours = windows_for_range(features, segment.start, segment.end, WINDOW)
+        answer = infer_directly(predictor, segment.version, windows)
+        answers.append((hours, answer))
+        direct = report_payload(backtest_report(closes, hours, answer.values, answer.quantiles))
+        assert same_figures(reported, {**reported, **direct})
+    hours = answers[0][0].append([h for h, _ in answers[1:]])
+    values = np.concatenate([a.values for _, a in answers])
+    overall = report_payload(backtest_report(closes, hours, values, answers[0][1].quantiles))
+    assert same_figures(body["metrics"]["overall"], overall)
+
+
+def infer_directly(predictor: ManagedProcess, version: str, windows: np.ndarray) -> QuantilePredictions:
+    """The predictor's answer for ``windows`` at ``version``, asked without the facade."""
+    content, length = encode_infer_request(windows)
+    response = httpx.post(
+        f"{predictor.url}/v2/models/btc-lstm/versions/{version}/infer",
+        content=content,
+        headers={HEADER_LENGTH: str(length), "Content-Type": "application/octet-stream"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    answer_length = response.headers.get(HEADER_LENGTH)
+    return decode_infer_response(response.content, int(answer_length) if answer_length else None)
+
+
+def same_figures(reported: Any, direct: Any) -> bool:
+    """Equal JSON figures, floats to 1e-9 relative (the JSON round trip of the same numbers)."""
+    if isinstance(direct, dict):
+        return reported.keys() == direct.keys() and all(same_figures(reported[k], direct[k]) for k in direct)
+    if isinstance(direct, float) and isinstance(reported, float):
+        return reported == pytest.approx(direct, rel=1e-9)
+    return reported == direct
 
 
 def test_champion_is_stitched_each_hour_once_from_the_champion_start(
@@ -148,6 +230,16 @@ def test_openapi_documents_every_endpoint(api: httpx.Client) -> None:
         "/jobs/{job_id}",
     ):
         assert path in paths
+
+
+def test_openapi_documents_the_interval_and_the_report_fields(api: httpx.Client) -> None:
+    schemas = api.get("/openapi.json").json()["components"]["schemas"]
+    prediction = schemas["Prediction"]["properties"]
+    assert "80% interval" in prediction["lower"]["description"]
+    assert "80% interval" in prediction["upper"]["description"]
+    report = schemas["ReportModel"]["properties"]
+    assert set(report) == set(BacktestReport.model_fields)
+    assert all(report[name].get("description") for name in report)
 
 
 BAD_INPUT = [

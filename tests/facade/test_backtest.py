@@ -1,16 +1,14 @@
-"""The backtest logic as plain functions: stitching, ranges, dates and metrics."""
+"""The backtest logic as plain functions: stitching, ranges and dates (metrics: btcforecast.evaluation)."""
 
 from __future__ import annotations
 
 import itertools
-import math
 from datetime import date
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from facade.backtest import HOUR, actual_and_previous, check_range, metric_pair, parse_time, stitch_plan
+from facade.backtest import HOUR, check_range, parse_time, stitch_plan
 from facade.errors import InputError, OutOfData
 
 ALIASES = {
@@ -49,29 +47,6 @@ def test_each_alias_predicts_from_its_date_to_the_hour_before_the_next_alias() -
 def test_aliases_dated_after_the_data_are_left_out_of_the_stitching() -> None:
     plan = stitch_plan({**ALIASES, "backtest_20250601": "5"}, date(2025, 3, 27), DATA_END)
     assert plan[-1].alias == "backtest_20250410"
-
-
-def test_metrics_match_a_hand_computed_case() -> None:
-    actual = np.array([100.0, 102.0, 101.0])
-    previous = np.array([99.0, 100.0, 102.0])
-    predicted = np.array([101.0, 101.0, 103.0])
-    pair = metric_pair(actual, predicted, previous)
-    assert pair.model.mae == pytest.approx(4 / 3)
-    assert pair.model.rmse == pytest.approx(math.sqrt(2))
-    assert pair.model.mape == pytest.approx((1 / 100 + 1 / 102 + 2 / 101) / 3 * 100)
-    assert pair.model.directional_accuracy == pytest.approx(2 / 3)  # up/up, up/up, up/down
-    assert pair.persistence.mae == pytest.approx(4 / 3)  # |99-100|, |100-102|, |102-101|
-    assert pair.persistence.rmse == pytest.approx(math.sqrt(2))
-    assert pair.persistence.directional_accuracy == 0.0
-    assert pair.model.n == pair.persistence.n == 3
-
-
-def test_the_previous_close_is_the_bar_before_the_predicted_hour() -> None:
-    index = pd.date_range("2025-01-01", periods=5, freq="h", tz="UTC")
-    closes = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0], index=index)
-    actual, previous = actual_and_previous(closes, index[2:4])
-    assert actual.tolist() == [3.0, 4.0]
-    assert previous.tolist() == [2.0, 3.0]
 
 
 @pytest.mark.parametrize(

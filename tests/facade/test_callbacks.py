@@ -33,6 +33,19 @@ def test_a_callback_prediction_is_accepted_then_delivered_signed(
     assert job["attempts"] == 1 and job["outcome"] == "succeeded"
 
 
+def test_a_callback_result_is_the_synchronous_answer_intervals_and_report_included(
+    api: httpx.Client, receiver: ManagedProcess
+) -> None:
+    params = {"alias": "20250403", "end": "2025-04-10"}
+    accepted = api.post("/predict", params={**params, "callback_url": f"{receiver.url}/result"})
+    job_id = accepted.json()["job_id"]
+    wait_until(lambda: api.get(f"/jobs/{job_id}").json()["status"] == "delivered", 60)
+    result = result_of(receiver, job_id).json()["payload"]["result"]
+    assert result == api.post("/predict", params=params).json()
+    assert all(p["lower"] <= p["prediction"] <= p["upper"] for p in result["predictions"])
+    assert result["metrics"]["overall"]["interval"]["level"] == pytest.approx(0.8)
+
+
 def test_champion_callback_via_json_body(api: httpx.Client, receiver: ManagedProcess) -> None:
     accepted = api.post("/predict-champion", json={"callback_url": f"{receiver.url}/result"})
     assert accepted.status_code == 202

@@ -37,6 +37,7 @@ def model_alias(
     poll_seconds: int = 1,
     deadline: int = 300,
     secret: tuple[str, str] | None = None,
+    gate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "registeredModel": model,
@@ -48,6 +49,8 @@ def model_alias(
     }
     if secret is not None:
         spec["reloadTokenSecret"] = {"name": secret[0], "key": secret[1]}
+    if gate is not None:
+        spec["gate"] = gate
     return {
         "apiVersion": "serving.btcforecast.io/v1alpha1",
         "kind": "ModelAlias",

@@ -81,10 +81,12 @@ FACADE_OPERATIONS = [
     ("GET", "/btc-info"),
     ("GET", "/jobs/{job_id}"),
     ("GET", "/dashboard"),
+    ("GET", "/evaluation"),
 ]
 RECEIVER_OPERATIONS = [
     ("GET", "/health"),
     ("POST", "/result"),
+    ("GET", "/metrics"),
     ("GET", "/results"),
     ("GET", "/results/{job_id}"),
 ]

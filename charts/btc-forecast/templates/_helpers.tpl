@@ -113,6 +113,15 @@ seccompProfile:
 {{- printf "http://%s:%d" (include "btcf.componentName" (dict "ctx" . "component" "mlflow")) (int .Values.mlflow.service.port) }}
 {{- end }}
 
+{{/* Where the operator's quality gate reaches the facade: operator.facadeUrl, else this release's facade Service. */}}
+{{- define "btcf.facadeUrl" -}}
+{{- if .Values.operator.facadeUrl }}
+{{- .Values.operator.facadeUrl }}
+{{- else }}
+{{- printf "http://%s:%d" (include "btcf.componentName" (dict "ctx" . "component" "facade")) (int .Values.facade.service.port) }}
+{{- end }}
+{{- end }}
+
 {{/* Where the facade reaches the predictor: KServe's <isvc>-predictor Service, or ours. */}}
 {{- define "btcf.predictorUrl" -}}
 {{- if .Values.predictor.kserve.enabled }}

@@ -1,0 +1,46 @@
+"""GET /evaluation: two versions backtested on the same recent hours, for the operator's quality gate.
+
+Read-only. 404 names an unknown version, 409 says there are too few hours after both base dates,
+422 a bad parameter (or a model this facade does not serve), 503 a dependency down.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from facade.api.deps import ForecasterDep
+from facade.evaluation import MAX_HOURS, Evaluation, NoRecentData, evaluate
+from facade.schemas import ErrorResponse
+
+router = APIRouter(tags=["evaluation"])
+
+ERRORS = {
+    404: {"model": ErrorResponse, "description": "unknown version"},
+    409: {"model": ErrorResponse, "description": "too few hours after both base dates"},
+    422: {"model": ErrorResponse},
+    503: {"model": ErrorResponse},
+}
+
+
+@router.get("/evaluation", response_model=Evaluation, responses=ERRORS)
+async def get_evaluation(
+    forecaster: ForecasterDep,
+    candidate: Annotated[str, Query(min_length=1, description="the version to judge")],
+    incumbent: Annotated[str, Query(min_length=1, description="the version it would replace")],
+    hours: Annotated[int, Query(ge=1, le=MAX_HOURS, description="most recent unseen hours")] = 168,
+    min_hours: Annotated[int, Query(ge=1, le=MAX_HOURS, description="fewer: 409")] = 24,
+    model: Annotated[str | None, Query(description="registered model (must be the facade's)")] = None,
+) -> Evaluation:
+    try:
+        return await evaluate(
+            forecaster,
+            candidate=candidate,
+            incumbent=incumbent,
+            hours=hours,
+            min_hours=min_hours,
+            model=model,
+        )
+    except NoRecentData as e:
+        raise HTTPException(409, str(e)) from e
