@@ -102,11 +102,14 @@ def train(
     base_date: Annotated[str, typer.Option("--base-date", help="YYYY-MM-DD; trains on the bars before it")],
     alias: Annotated[str | None, typer.Option(help="alias to set (default backtest_YYYYMMDD)")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = TrainingParams.epochs,
+    train_days: Annotated[int, typer.Option(min=1, help="days of bars before the base date")] = (
+        TrainingParams.train_days
+    ),
 ) -> None:
     """Train one model for a base date and register it as a new version."""
     day = date.fromisoformat(base_date)
     bars = open_store(_settings()).read()
-    trained = train_for_base_date(bars, day, TrainingParams(epochs=epochs))
+    trained = train_for_base_date(bars, day, TrainingParams(epochs=epochs, train_days=train_days))
     version = registry.register(
         _client(), _settings().model_name, trained, alias=alias or backtest_alias(day), bars=bars
     )

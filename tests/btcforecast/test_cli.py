@@ -37,7 +37,7 @@ def trained(env: dict[str, str], csv_file: Path) -> dict[str, str]:
     """Market data imported and one model trained through the CLI, once for this module."""
     imported = run(["data", "import", str(csv_file)], env)
     assert imported.returncode == 0, imported.stderr
-    result = run(["train", "--base-date", "2025-04-03", "--epochs", "2"], env)
+    result = run(["train", "--base-date", "2025-04-03", "--epochs", "2", "--train-days", "30"], env)
     assert result.returncode == 0, result.stderr
     return env
 
