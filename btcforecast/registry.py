@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import mlflow
-import numpy as np
-import pandas as pd
 from mlflow.entities import Metric, Param
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
@@ -31,9 +29,11 @@ from mlflow.tracking import MlflowClient
 
 from btcforecast.aliases import normalize_alias
 from btcforecast.errors import DependencyUnavailable
-from btcforecast.features import compute_features, history_start, windows_for_range
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy and pandas: imported where versions are evaluated, not by the operator's import
+    import numpy as np
+    import pandas as pd
+
     from btcforecast.evaluation import BacktestReport
     from btcforecast.model import ForecastLSTM, ModelConfig
     from btcforecast.training import TrainedModel
@@ -47,7 +47,6 @@ BACKTEST_REPORT = f"{BACKTEST_ARTIFACT_PATH}/report.json"
 EXPERIMENT = "btc-lstm-training"
 BACKTEST_DAYS = 7
 """A weekly version serves the 7 days after its base date in the stitched champion backtest."""
-HOUR = pd.Timedelta(hours=1)
 
 # MLflow's HTTP client retries for minutes by default; a service must answer "unavailable" quickly.
 _HTTP_DEFAULTS = {
@@ -199,21 +198,27 @@ def backtest_period(
     bars: pd.DataFrame, trained: TrainedModel
 ) -> tuple[Literal["after_base_date", "validation_tail"], pd.Timestamp, pd.Timestamp]:
     """Up to BACKTEST_DAYS of hours from the base date on; else the validation tail before it."""
+    import pandas as pd
+
+    hour = pd.Timedelta(hours=1)
     start = pd.Timestamp(trained.base_date.isoformat(), tz="UTC")
     later = bars.index[bars.index >= start]
     if len(later):
-        return "after_base_date", start, min(start + pd.Timedelta(days=BACKTEST_DAYS) - HOUR, later[-1])
+        return "after_base_date", start, min(start + pd.Timedelta(days=BACKTEST_DAYS) - hour, later[-1])
     training = trained.config.training
     return (
         "validation_tail",
         pd.Timestamp(training["validation_start"]),
-        pd.Timestamp(training["train_end"]) - HOUR,
+        pd.Timestamp(training["train_end"]) - hour,
     )
 
 
 def backtest_version(trained: TrainedModel, bars: pd.DataFrame) -> VersionBacktest:
     """Predict every hour of :func:`backtest_period` with the trained model and score it."""
+    import numpy as np
+
     from btcforecast.evaluation import backtest_report  # scipy: not for the operator's import
+    from btcforecast.features import compute_features, history_start, windows_for_range
     from btcforecast.model import predict_quantiles  # torch: the caller already holds a trained model
 
     config = trained.config

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the five btc-forecast images (and their shared base) from the repository root (`make images`).
+# Build the five btc-forecast images from the repository root (`make images`). Each app image installs the
+# core plus its component's extra from pyproject.toml only (docs/images.md): no shared app base.
 #   TAG=0.1.0 REGISTRY=ghcr.io/me scripts/images.sh      # REGISTRY optional; PUSH=1 pushes
 #
 # Environment (all optional):
@@ -126,14 +127,22 @@ else
 fi
 write_if_changed .build/pip/pip.conf "$conf"
 
-# -- the project's dependencies, for their own layer (a source change does not reinstall them)
-"${PYTHON:-python3}" - >.build/requirements.txt.new <<'PY'
+# -- each component's requirements (the core plus its extra), for their own layer (a source change does
+#    not reinstall them): .build/requirements/<component>.txt
+mkdir -p .build/requirements
+rm -f .build/requirements.txt  # the single list of the shared app base, before the images were split
+for component in predictor facade callback operator; do
+  "${PYTHON:-python3}" - "$component" >".build/requirements/$component.txt.new" <<'PY'
+import sys
 import tomllib
 with open("pyproject.toml", "rb") as f:
-    print("\n".join(tomllib.load(f)["project"]["dependencies"]))
+    project = tomllib.load(f)["project"]
+print("\n".join([*project["dependencies"], *project["optional-dependencies"][sys.argv[1]]]))
 PY
-cmp -s .build/requirements.txt.new .build/requirements.txt && rm .build/requirements.txt.new \
-  || mv .build/requirements.txt.new .build/requirements.txt
+  cmp -s ".build/requirements/$component.txt.new" ".build/requirements/$component.txt" \
+    && rm ".build/requirements/$component.txt.new" \
+    || mv ".build/requirements/$component.txt.new" ".build/requirements/$component.txt"
+done
 
 # -- build arguments shared by every Dockerfile
 ARGS=()
@@ -146,7 +155,7 @@ done
 
 # Every image carries a label with a fingerprint of its inputs (the files it is built from and the
 # build arguments); an image whose label matches is left as it is. Docker's own layer cache would
-# give the same image, but after an engine restart it re-hashes the 2 GB venv on every COPY --from.
+# give the same image, but after an engine restart it re-hashes every COPY --from layer.
 fingerprint() {  # fingerprint TEXT PATH... -> sha256 of TEXT and of the files' names and contents
   { echo "$1"; shift
     find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' \
@@ -173,28 +182,24 @@ build() {  # build REF DOCKERFILE FINGERPRINT [extra docker build args...]
 }
 
 total_start=$SECONDS
-# The four Python components share one base image (the project and CPU torch); build it first.
-BASE="${PREFIX}/app-base:${TAG}"
 python_id="$(image_id "${PYTHON_IMAGE:-default}")"
-build "${BASE}" docker/app-base.Dockerfile \
-  "$(fingerprint "${ARGS[*]} ${python_id}" docker/app-base.Dockerfile constraints.txt pyproject.toml .build \
-     btcforecast predictor facade callback operator)"
-
+SOURCES=(pyproject.toml constraints.txt docker/slim-venv.sh .build/pip btcforecast predictor facade callback operator)
 for entry in "${IMAGES[@]}"; do
   name="${entry%%:*}"; dockerfile="${entry#*:}"
   ref="${PREFIX}/${name}:${TAG}"
-  if [ "$name" = mlflow ]; then
-    inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" constraints.txt .build/pip)"
-  else
-    inputs="$(fingerprint "${ARGS[*]} $(image_id "${BASE}")" "${dockerfile}")"
-  fi
-  build "${ref}" "${dockerfile}" "${inputs}" --build-arg "BASE_IMAGE=${BASE}"
+  case "$name" in
+    mlflow) inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" constraints.txt .build/pip)" ;;
+    predictor) inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" "${SOURCES[@]}" \
+                 ".build/requirements/$name.txt" .build/wheels)" ;;
+    *) inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" "${SOURCES[@]}" ".build/requirements/$name.txt")" ;;
+  esac
+  build "${ref}" "${dockerfile}" "${inputs}"
   if [ "${PUSH:-0}" = 1 ]; then docker push "${ref}"; fi
 done
 log "all images built in $((SECONDS - total_start)) s"
-echo "image sizes:"
-for name in app-base "${IMAGES[@]%%:*}"; do
-  ref="${PREFIX}/${name}:${TAG}"
+echo "image sizes (docker image inspect .Size):"
+for ref in "${PYTHON_IMAGE:-}" $(for e in "${IMAGES[@]}"; do echo "${PREFIX}/${e%%:*}:${TAG}"; done); do
+  [ -n "$ref" ] && docker image inspect "$ref" >/dev/null 2>&1 || continue
   printf '  %-40s %s\n' "$ref" "$(docker image inspect -f '{{.Size}}' "$ref" | awk '{printf "%.0f MB", $1/1e6}')"
 done
 echo "built: $(for e in "${IMAGES[@]}"; do printf '%s/%s:%s ' "${PREFIX}" "${e%%:*}" "${TAG}"; done)"

@@ -16,7 +16,9 @@ from tests.k8s.docker_engine import DockerEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "btc-forecast"
-COMPONENTS = ("app-base", "predictor", "facade", "callback", "operator", "mlflow")
+COMPONENTS = ("predictor", "facade", "callback", "operator", "mlflow")
+# The Python base of every image in LOCAL_BUILD (scripts/base-image.sh), reported beside them.
+LOCAL_BASE = "btc-forecast/python-base:bookworm-slim"
 BUILD_TIMEOUT = 3600.0
 
 
@@ -30,14 +32,19 @@ class BuiltImages:
     tag: str
     build_seconds: float
     sizes: dict[str, int]
+    base: tuple[str, int] | None = None  # the Python base image and its size
 
     def ref(self, component: str) -> str:
         return f"{self.prefix}/{component}:{self.tag}"
 
     def report(self) -> list[str]:
-        return [f"images built (scripts/images.sh) in {self.build_seconds:.0f} s:"] + [
-            f"  {self.ref(c):40s} {s / 1e6:8.0f} MB" for c, s in self.sizes.items()
+        lines = [
+            f"images built (scripts/images.sh) in {self.build_seconds:.0f} s; docker image inspect .Size:"
         ]
+        lines += [f"  {self.ref(c):40s} {s / 1e6:8.0f} MB" for c, s in self.sizes.items()]
+        if self.base:
+            lines.append(f"  {self.base[0]:40s} {self.base[1] / 1e6:8.0f} MB  (their Python base)")
+        return lines
 
 
 def build_images(engine: DockerEngine, tag: str, *, log: Path | None = None) -> BuiltImages:
@@ -64,7 +71,10 @@ def build_images(engine: DockerEngine, tag: str, *, log: Path | None = None) -> 
     for component in COMPONENTS:
         ref = f"{PREFIX}/{component}:{tag}"
         sizes[component] = int(engine.docker("image", "inspect", "-f", "{{.Size}}", ref).strip())
-    return BuiltImages(PREFIX, tag, seconds, sizes)
+    base_ref = env.get("PYTHON_IMAGE") or (LOCAL_BASE if env["LOCAL_BUILD"] == "1" else "")
+    found = engine.docker_result("image", "inspect", "-f", "{{.Size}}", base_ref) if base_ref else None
+    base = (base_ref, int(found.stdout.strip())) if found is not None and found.returncode == 0 else None
+    return BuiltImages(PREFIX, tag, seconds, sizes, base)
 
 
 def host_network_state() -> dict[str, str]:

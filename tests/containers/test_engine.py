@@ -51,7 +51,7 @@ def test_the_runc_wrapper_turns_a_negative_oom_score_adj_into_zero(
     # kubelet asks -998 for pod sandboxes; root here may not lower it (no CAP_SYS_RESOURCE).
     out = docker_engine.docker(
         "run", "--rm", "--network", "none", "--oom-score-adj", "-998", "--entrypoint", "cat",
-        built_images.ref("app-base"), "/proc/self/oom_score_adj",
+        built_images.ref("callback"), "/proc/self/oom_score_adj",
     )  # fmt: skip
     assert out.strip() == "0"
 
@@ -62,10 +62,10 @@ def test_a_port_bridge_reaches_a_server_inside_a_containers_namespace_until_stop
     with tempfile.TemporaryDirectory(prefix="btcf-ct-") as tmp:
         pod = Pod(docker_engine, Path(tmp), name="btcf-ct-bridge")
         try:
-            pod.start(built_images.ref("app-base"))
+            pod.start(built_images.ref("callback"))
             server = ["-m", "http.server", "8765", "--bind", "127.0.0.1", "--directory", "/opt"]
             name = pod.run_image(
-                "http", built_images.ref("app-base"), "--entrypoint", "python", command=server
+                "http", built_images.ref("callback"), "--entrypoint", "python", command=server
             )
             assert pod.netns is not None
             with PortBridge(pod.netns, 8765, workdir=Path(tmp)) as bridge:
@@ -80,7 +80,7 @@ def test_a_port_bridge_reaches_a_server_inside_a_containers_namespace_until_stop
 def test_the_engine_leaves_the_hosts_links_routes_iptables_and_forwarding_alone(
     host_network_before: dict[str, str], docker_engine: DockerEngine, built_images: BuiltImages
 ) -> None:
-    docker_engine.docker("run", "--rm", "--network", "none", built_images.ref("app-base"), "true")
+    docker_engine.docker("run", "--rm", "--network", "none", built_images.ref("callback"), "true")
     assert host_network_state() == host_network_before
 
 

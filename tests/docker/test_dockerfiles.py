@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE = ROOT / "docker" / "app-base.Dockerfile"
 COMPONENTS = {"predictor": 8080, "facade": 8000, "callback": 9001, "operator": 8080}
+PREDICTOR = ROOT / "predictor" / "Dockerfile"
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -38,7 +38,7 @@ def stages(path: Path) -> list[list[tuple[str, str]]]:
     return out
 
 
-FULL_IMAGES = [BASE, ROOT / "mlflow-server" / "Dockerfile"]
+FULL_IMAGES = [*(ROOT / c / "Dockerfile" for c in COMPONENTS), ROOT / "mlflow-server" / "Dockerfile"]
 
 
 @pytest.mark.parametrize("path", FULL_IMAGES)
@@ -58,24 +58,40 @@ def test_build_time_pip_settings_stay_in_the_build_stage(path: Path) -> None:
     assert all(arg.startswith("--from=build /opt/") for op, arg in final if op in {"COPY", "ADD"})
 
 
-def test_the_base_installs_cpu_torch_from_local_wheels_or_an_index_given_as_build_argument() -> None:
-    args = build_args(BASE)
+def test_the_predictor_installs_cpu_torch_from_local_wheels_or_an_index_given_as_build_argument() -> None:
+    args = build_args(PREDICTOR)
     assert args["TORCH_VERSION"] == "2.13.0"
     assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
-    _, build, _ = stages(BASE)
+    _, build, _ = stages(PREDICTOR)
     assert ("COPY", ".build/wheels/ /wheels/") in build
     runs = [arg for op, arg in build if op == "RUN"]
     torch = next(r for r in runs if "torch" in r)
     assert "/wheels/torch-${TORCH_VERSION}+cpu" in torch
     assert '"torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"' in torch
     assert "download.pytorch.org" not in torch  # only the ARG names it
+
+
+@pytest.mark.parametrize("component", [c for c in COMPONENTS if c != "predictor"])
+def test_only_the_predictor_image_gets_torch(component: str) -> None:
+    text = " ".join(arg for _, arg in instructions(ROOT / component / "Dockerfile"))  # comments left out
+    assert "torch" not in text.lower()
+    assert ".build/wheels" not in text
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_each_image_installs_its_own_extra_in_its_own_layer_then_the_project_alone(component: str) -> None:
+    _, build, _ = stages(ROOT / component / "Dockerfile")
+    assert ("COPY", f".build/requirements/{component}.txt ./requirements.txt") in build
+    runs = [arg for op, arg in build if op == "RUN"]
     assert any(r.startswith("pip install -c constraints.txt -r requirements.txt") for r in runs)  # own layer
-    assert any("--no-deps" in r and "--target /opt/app ." in r for r in runs)  # then the project alone
+    project = next(r for r in runs if "--target /opt/app ." in r)
+    assert "--no-deps" in project
+    assert 'python -c "import ' in project  # the entry modules import with the extra alone
 
 
 def test_the_build_context_sends_only_what_images_sh_prepares_under_dot_build() -> None:
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
-    assert {".build/*", "!.build/wheels", "!.build/pip"} <= set(ignore)
+    assert {".build/*", "!.build/wheels", "!.build/pip", "!.build/requirements"} <= set(ignore)
 
 
 def test_the_mlflow_image_runs_standalone_with_its_data_folder_and_allowed_hosts_from_env() -> None:
@@ -92,12 +108,11 @@ def test_the_mlflow_image_runs_standalone_with_its_data_folder_and_allowed_hosts
 
 
 @pytest.mark.parametrize(("component", "port"), COMPONENTS.items())
-def test_component_images_extend_the_base_as_non_root_and_run_their_module(component: str, port: int) -> None:
-    steps = instructions(ROOT / component / "Dockerfile")
-    assert dict(steps)["FROM"] == "${BASE_IMAGE}"
-    assert dict(steps)["USER"] == "10001:10001"
-    assert dict(steps)["EXPOSE"] == str(port)
-    command = json.loads(dict(steps)["CMD"])
+def test_component_images_run_as_non_root_and_run_their_module(component: str, port: int) -> None:
+    _, _, final = stages(ROOT / component / "Dockerfile")
+    assert dict(final)["USER"] == "10001:10001"
+    assert dict(final)["EXPOSE"] == str(port)
+    command = json.loads(dict(final)["CMD"])
     module = command[command.index("-m") + 1]
     runnable = module if "." in module else f"{module}.__main__"
     assert importlib.util.find_spec(runnable) is not None

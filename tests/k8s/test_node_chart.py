@@ -29,6 +29,7 @@ import httpx
 import pytest
 import yaml
 
+from btcforecast.services.seaweedfs import weed_binary
 from tests.containers.images import build_images
 from tests.k8s import helm
 from tests.k8s.docker_engine import DOCKER_DIR, build_engine
@@ -73,14 +74,16 @@ def component(name: str) -> str:
 
 FACADE = f"http://{component('facade')}:8000"
 RECEIVER = f"http://{component('callback')}:9001"
+WEED_IN_CONTAINER = "/opt/btcf-test/weed"  # the host's static `weed`, a read-only hostPath (test only)
 
 
 # -- what the test applies besides the chart --------------------------------------------------------
 def seaweedfs_objects() -> list[dict[str, Any]]:
-    """The release's external S3 store (objectStore.mode=external): `weed mini` from the app image."""
+    """The release's external S3 store (objectStore.mode=external): `weed mini`, the host venv's static
+    binary mounted read-only into an app-image container (the lean images do not carry SeaweedFS)."""
     labels = {"app.kubernetes.io/name": "seaweedfs", "app.kubernetes.io/part-of": "node-test"}
     weed = [
-        "weed", "mini", "-dir=/data", "-ip=127.0.0.1", "-ip.bind=0.0.0.0", "-s3.port=8333",
+        WEED_IN_CONTAINER, "mini", "-dir=/data", "-ip=127.0.0.1", "-ip.bind=0.0.0.0", "-s3.port=8333",
         "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
         "-master.telemetry=false", "-bucket=mlflow,market-data",
     ]  # fmt: skip
@@ -96,13 +99,21 @@ def seaweedfs_objects() -> list[dict[str, Any]]:
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": "s3"}, "periodSeconds": 2},
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
         "securityContext": RESTRICTED,
-        "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [
+            {"name": "data", "mountPath": "/data"},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "weed", "mountPath": WEED_IN_CONTAINER, "readOnly": True},
+        ],
     }
     meta = {"name": "seaweedfs", "namespace": NAMESPACE, "labels": labels}
     pod_spec = {
         "automountServiceAccountToken": False,
         "containers": [container],
-        "volumes": [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+        "volumes": [
+            {"name": "data", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {}},
+            {"name": "weed", "hostPath": {"path": weed_binary(), "type": "File"}},
+        ],
     }
     return [
         {
