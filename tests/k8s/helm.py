@@ -168,8 +168,22 @@ def crd_labels(kubeconfig: Path, name: str) -> dict[str, str] | None:
     return json.loads(done.stdout)["metadata"].get("labels") or {}
 
 
-def wait_established(kubeconfig: Path, crd: str, timeout: float = 60) -> None:
-    kubectl_run(kubeconfig, "wait", "--for=condition=Established", f"crd/{crd}", f"--timeout={timeout:.0f}s")
+def wait_established(kubeconfig: Path, crd: str, timeout: float = 120) -> None:
+    """Poll until the CRD's Established condition is True.
+
+    Not `kubectl wait`: right after the create, before the API server's establishing controller
+    has written any condition, kubectl 1.37 fails with "status.conditions accessor error" instead of
+    waiting (seen on a loaded machine).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = json.loads(kubectl_run(kubeconfig, "get", f"crd/{crd}", "-o", "json"))
+        conditions = (found.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"CRD {crd} not Established after {timeout:.0f} s: {conditions}")
+        time.sleep(0.5)
 
 
 def ensure_inferenceservice_crd(kubeconfig: Path) -> bool:

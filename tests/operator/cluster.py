@@ -23,6 +23,7 @@ from kubernetes import client, watch
 from btcforecast.modelalias import GROUP, PLURAL, VERSION
 from btcforecast.services.process import ManagedProcess, free_port
 from tests.chart.chart_helpers import CHART, MANIFESTS, RELEASE, helm
+from tests.k8s.helm import wait_established
 from tests.k8s.paths import kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,8 +144,8 @@ def install_crds(kubeconfig: Path) -> None:
     for path in sorted(TEST_CRDS.glob("*.yaml")):
         docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
     apply(kubeconfig, docs)
-    names = [f"crd/{d['metadata']['name']}" for d in docs]
-    run_kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", *names)
+    for doc in docs:
+        wait_established(kubeconfig, doc["metadata"]["name"])
 
 
 # --- watching a ModelAlias -----------------------------------------------------------------------
