@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from btcforecast import registry
-from btcforecast.aliases import backtest_alias
+from btcforecast.alias_names import backtest_alias
 from btcforecast.features import FEATURES, WINDOW, compute_features, windows_for_range
 from btcforecast.market import LocalParquetStore, generate_bars, read_csv
 from btcforecast.services.mlflow_server import mlflow_server

@@ -39,7 +39,7 @@ import psutil
 import torch
 
 from btcforecast import registry
-from btcforecast.aliases import backtest_alias
+from btcforecast.alias_names import backtest_alias
 from btcforecast.features import WINDOW, compute_features, windows_for_range
 from btcforecast.market import LocalParquetStore, generate_bars, read_csv
 from btcforecast.services.mlflow_server import mlflow_server

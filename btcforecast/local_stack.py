@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from btcforecast import registry
 from btcforecast.backtests import DEFAULT_END, DEFAULT_START, base_dates
+from btcforecast.errors import InputError
 from btcforecast.market import open_store
 from btcforecast.seeding import seed
 from btcforecast.services.mlflow_server import mlflow_server
@@ -127,7 +128,7 @@ def run_stack(
     """Start everything, print where it is, block until Ctrl-C, stop everything."""
     busy = busy_ports(ports, with_s3)
     if busy:
-        raise ValueError(
+        raise InputError(
             f"already in use on {LOOPBACK}: {', '.join(busy)} (stop it or pass other --*-port options)"
         )
     state = settings.state_dir.resolve()

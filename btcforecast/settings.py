@@ -55,6 +55,18 @@ class CoreSettings(BaseSettings):
         return self.state_dir / "models"
 
 
+class CallbackSecretSettings(BaseSettings):
+    """The callback signing key, one field for both ends: the facade signs callbacks, the receiver checks."""
+
+    callback_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of signed callbacks; set on the receiver = signatures required"
+    )
+
+    @property
+    def secret(self) -> str | None:
+        return self.callback_secret.get_secret_value() if self.callback_secret else None
+
+
 @lru_cache
 def get_settings() -> CoreSettings:
     return CoreSettings()
