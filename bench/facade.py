@@ -1,12 +1,12 @@
-"""Facade figures: /predict?alias=20250327 and /predict-champion, warm and cold, against the original's way.
+"""Facade figures: /predict?alias=20250327 and /predict-champion, warm and cold, against a per-window reference.
 
 Usage: BTC_DATA_CSV=/work/shared/data/btc_usd_1h.csv .venv/bin/python bench/facade.py [--repeat 15]
 
 Starts its own MLflow, trains and registers quick backtest models (20250327, 20250403, ..., to the
 end of the data), starts `python -m predictor` and `python -m facade` on free loopback ports, and
 times requests over HTTP. Cold = the facade's result cache emptied (RESULT_CACHE_SIZE=0: features,
-windows and one batched predictor call per alias every time); warm = cache on. The reference does
-what the original did: one model call per window through an MLflow pyfunc with pandas scaling.
+windows and one batched predictor call per alias every time); warm = cache on. The reference makes
+one model call per window through an MLflow pyfunc with pandas scaling.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def main() -> None:
                 )
         print(f"/predict?alias=20250327 returns {n} predictions")
 
-        # Reference: the original's per-window pyfunc calls.
+        # Reference: one pyfunc call per window.
         mlflow.set_tracking_uri(ml.url)
         ref = registry.resolve(client, "btc-lstm", "backtest_20250327")
         model_dir = registry.download_version(client, ref, work / "cache")
