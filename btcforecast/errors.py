@@ -24,4 +24,3 @@ class InputError(ProjectError, ValueError):
 
 class Unavailable(ProjectError):
     """A service this code depends on cannot be reached or refuses to serve; retrying later may work."""
-

@@ -310,9 +310,7 @@ class Forecaster:
         frames = await self.frames()
         segments = stitch_plan(await self._aliases_for_forecast(), self.champion_start, frames.bars.index[-1])
         if not segments:
-            raise NotFound(
-                f"no backtest aliases dated on or after the champion start {self.champion_start}"
-            )
+            raise NotFound(f"no backtest aliases dated on or after the champion start {self.champion_start}")
         parts = await asyncio.gather(
             *(self._part(frames, s.alias, s.version, s.start, s.end) for s in segments)
         )

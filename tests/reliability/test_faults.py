@@ -30,7 +30,6 @@ from tests.facade.conftest import (
     RELOAD_TOKEN,
     facade_env,
     facade_process,
-    python_service,
     receiver_process,
     wait_until,
 )
@@ -68,9 +67,9 @@ def predictor_process(model: RegisteredModel, state: Path) -> ManagedProcess:
         "LOAD_RETRY_MAX": "1",
         **FAST_FAIL,
     }
-    args = ["--http_port", str(port), "--host", "127.0.0.1"]
-    live = f"http://127.0.0.1:{port}/v2/health/live"
-    return python_service("predictor", "predictor", args, env, state / "predictor.log", live)
+    return predictor_process(
+        port, env, state / "predictor.log", ready_path="/v2/health/live", ready_timeout=90
+    )
 
 
 @pytest.fixture(scope="module")
