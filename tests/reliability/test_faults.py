@@ -21,6 +21,7 @@ import pytest
 from btcforecast import registry
 from btcforecast.alias_names import backtest_alias
 from btcforecast.market import open_store
+from btcforecast.services import components
 from btcforecast.services.mlflow_server import mlflow_server
 from btcforecast.services.process import ManagedProcess, free_port
 from btcforecast.services.seaweedfs import seaweedfs
@@ -67,9 +68,8 @@ def predictor_process(model: RegisteredModel, state: Path) -> ManagedProcess:
         "LOAD_RETRY_MAX": "1",
         **FAST_FAIL,
     }
-    return predictor_process(
-        port, env, state / "predictor.log", ready_path="/v2/health/live", ready_timeout=90
-    )
+    log = state / "predictor.log"
+    return components.predictor_process(port, env, log, ready_path="/v2/health/live", ready_timeout=90)
 
 
 @pytest.fixture(scope="module")
