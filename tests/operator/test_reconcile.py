@@ -148,7 +148,11 @@ async def test_a_new_alias_records_the_rollout_then_pins_the_target(harness: Har
     assert await h.step()
 
     status = await h.status()
-    assert (status["phase"], status["targetVersion"], status.get("previousVersion")) == ("RollingOut", "3", None)
+    assert (status["phase"], status["targetVersion"], status.get("previousVersion")) == (
+        "RollingOut",
+        "3",
+        None,
+    )
     assert status["message"] == "rolling out version 3: waiting for the controller to see generation 2"
     assert o.pinned_version(await deployment(h)) == "3"
     assert h.events == [("Normal", "RollingOut", "production: version none -> 3")]
