@@ -144,3 +144,11 @@ def test_every_long_running_container_and_the_test_pod_have_probes(render) -> No
         for c in containers_of(doc):
             where = f"{doc['kind']}/{doc['metadata']['name']}:{c['name']}"
             assert c.get("livenessProbe") and c.get("readinessProbe"), where
+
+
+def test_pinned_images_pulled_always_need_no_skip(render) -> None:
+    pinned = {"digest": DIGEST, "pullPolicy": "Always"}
+    values = {c: {"image": pinned} for c in IMAGES} | {"facade": {"image": pinned, "reloadMode": "local"}}
+    for component in ("minio", "mlflow", "predictor", "facade", "callback"):
+        workload, _ = the_pods_of(render(values), component)
+        assert "annotations" not in workload["metadata"], component

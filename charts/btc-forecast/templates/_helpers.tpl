@@ -257,7 +257,7 @@ A checksum of each named template (secrets, s3-secret) rolls the pods when its c
 {{- with .values.podAnnotations -}}
 {{- $annotations = merge $annotations . -}}
 {{- end -}}
-{{- with $annotations }}
+{{- with $annotations -}}
 annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -265,7 +265,7 @@ annotations:
 
 {{/* Scheduling of a component's pods: its nodeSelector, tolerations and affinity. */}}
 {{- define "btcf.podScheduling" -}}
-{{- with .nodeSelector }}
+{{- with .nodeSelector -}}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -297,7 +297,9 @@ Always cannot pass "pull policy should be Always" (IfNotPresent is what `kind lo
 {{- with .extra -}}
 {{- $skips = merge $skips . -}}
 {{- end -}}
-{{- range $id := keys $skips | sortAlpha }}
-checkov.io/skip-{{ $id | lower | replace "_" "-" }}: {{ printf "%s=%s" $id (get $skips $id) | quote }}
-{{- end }}
+{{- $lines := list -}}
+{{- range $id := keys $skips | sortAlpha -}}
+{{- $lines = append $lines (printf "checkov.io/skip-%s: %s" ($id | lower | replace "_" "-") (printf "%s=%s" $id (get $skips $id) | quote)) -}}
+{{- end -}}
+{{- join "\n" $lines -}}
 {{- end }}

@@ -71,7 +71,9 @@ automountServiceAccountToken: false
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- include "btcf.podScheduling" .Values.predictor }}
+{{- with include "btcf.podScheduling" .Values.predictor }}
+{{ . }}
+{{- end }}
 securityContext:
   {{- include "btcf.podSecurityContext" . | nindent 2 }}
 {{- end }}
