@@ -6,11 +6,17 @@ fields, so the names of the shared environment variables are defined once, here.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_MODEL_NAME = "btc-lstm"
 DEFAULT_ALIAS = "production"
@@ -40,6 +46,27 @@ class CoreSettings(BaseSettings):
         "default: s3://market-data/btc_usd_1h.parquet when S3 is configured, else STATE_DIR/market/",
     )
     btc_data_csv: Path | None = Field(None, description="CSV of hourly OHLCV bars to import")
+
+    secrets_dir: Path | None = Field(
+        None,
+        description="directory of files named like these variables (API_TOKEN, AWS_SECRET_ACCESS_KEY, ...), "
+        "e.g. a mounted Secret; a variable set in the environment wins over its file",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Secrets may come as files (SECRETS_DIR), so that a pod never carries them in its environment."""
+        directory = os.environ.get("SECRETS_DIR")
+        if directory:
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @property
     def resolved_market_data_uri(self) -> str:
