@@ -1,19 +1,18 @@
-"""Facade figures: /predict?alias=20250327 and /predict-champion, warm and cold, against the original's way.
+"""Facade figures: /predict?alias=20250327 and /predict-champion, warm and cold, against a reference.
 
 Usage: BTC_DATA_CSV=/work/shared/data/btc_usd_1h.csv .venv/bin/python bench/facade.py [--repeat 15]
 
 Starts its own MLflow, trains and registers quick backtest models (20250327, 20250403, ..., to the
 end of the data), starts `python -m predictor` and `python -m facade` on free loopback ports, and
 times requests over HTTP. Cold = the facade's result cache emptied (RESULT_CACHE_SIZE=0: features,
-windows and one batched predictor call per alias every time); warm = cache on. The reference does
-what the original did: one model call per window through an MLflow pyfunc with pandas scaling.
+windows and one batched predictor call per alias every time); warm = cache on. The reference makes
+one model call per window through an MLflow pyfunc with pandas scaling.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -25,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from btcforecast import registry
-from btcforecast.aliases import backtest_alias
+from btcforecast.alias_names import backtest_alias
 from btcforecast.features import FEATURES, WINDOW, compute_features, windows_for_range
 from btcforecast.market import LocalParquetStore, generate_bars, read_csv
+from btcforecast.services.components import facade_process, predictor_process
 from btcforecast.services.mlflow_server import mlflow_server
 from btcforecast.services.process import ManagedProcess, free_port
 from btcforecast.training import TrainingParams, train_for_base_date
@@ -87,14 +87,7 @@ def main() -> None:
 
         env = {"MLFLOW_TRACKING_URI": ml.url, "MODEL_NAME": "btc-lstm", "STATE_DIR": str(work / "p")}
         pport = free_port()
-        pred = ManagedProcess(
-            "predictor",
-            [sys.executable, "-m", "predictor", "--http_port", str(pport), "--host", "127.0.0.1"],
-            log_path=work / "predictor.log",
-            env=env,
-            ready_url=f"http://127.0.0.1:{pport}/v2/health/ready",
-            ready_timeout=120,
-        )
+        pred = predictor_process(pport, env, work / "predictor.log")
         procs.append(pred.start())
         facades = {}
         for name, cache in (("warm", "128"), ("cold", "0")):
@@ -106,14 +99,7 @@ def main() -> None:
                 "STATE_DIR": str(work / f"f-{name}"),
                 "RESULT_CACHE_SIZE": cache,
             }
-            f = ManagedProcess(
-                f"facade-{name}",
-                [sys.executable, "-m", "facade", "--port", str(port)],
-                log_path=work / f"facade-{name}.log",
-                env=fenv,
-                ready_url=f"http://127.0.0.1:{port}/health",
-                ready_timeout=60,
-            )
+            f = facade_process(port, fenv, work / f"facade-{name}.log", name=f"facade-{name}")
             procs.append(f.start())
             facades[name] = f
 
@@ -133,7 +119,7 @@ def main() -> None:
                 )
         print(f"/predict?alias=20250327 returns {n} predictions")
 
-        # Reference: the original's per-window pyfunc calls.
+        # Reference: one pyfunc call per window.
         mlflow.set_tracking_uri(ml.url)
         ref = registry.resolve(client, "btc-lstm", "backtest_20250327")
         model_dir = registry.download_version(client, ref, work / "cache")

@@ -1,4 +1,4 @@
-"""The reference: what the original system did, as an MLflow pyfunc logged from code (nothing pickled).
+"""The reference: one MLflow pyfunc call per window, as an MLflow model logged from code (nothing pickled).
 
 One call per window: a pandas DataFrame of one window in, through the LSTM, one close out (the
 median, the point forecast; the network scales its inputs itself since the quantile head, so the

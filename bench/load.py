@@ -39,9 +39,10 @@ import psutil
 import torch
 
 from btcforecast import registry
-from btcforecast.aliases import backtest_alias
+from btcforecast.alias_names import backtest_alias
 from btcforecast.features import WINDOW, compute_features, windows_for_range
 from btcforecast.market import LocalParquetStore, generate_bars, read_csv
+from btcforecast.services.components import facade_process, predictor_process
 from btcforecast.services.mlflow_server import mlflow_server
 from btcforecast.services.process import ManagedProcess, free_port
 from btcforecast.training import TrainingParams, train_for_base_date
@@ -231,14 +232,7 @@ def start_stack(work: Path, bars: pd.DataFrame, procs: dict[str, ManagedProcess]
         "RELOAD_TOKEN": RELOAD_TOKEN,
     }
     port = free_port()
-    procs["predictor"] = ManagedProcess(
-        "predictor",
-        [sys.executable, "-m", "predictor", "--http_port", str(port), "--host", "127.0.0.1"],
-        log_path=work / "predictor.log",
-        env=env,
-        ready_url=f"http://127.0.0.1:{port}/v2/health/ready",
-        ready_timeout=120,
-    ).start()
+    procs["predictor"] = predictor_process(port, env, work / "predictor.log").start()
     port = free_port()
     facade_env = {
         **env,
@@ -248,14 +242,7 @@ def start_stack(work: Path, bars: pd.DataFrame, procs: dict[str, ManagedProcess]
         "API_TOKEN": API_TOKEN,
         "RESULT_CACHE_SIZE": "0",
     }
-    procs["facade"] = ManagedProcess(
-        "facade",
-        [sys.executable, "-m", "facade", "--port", str(port)],
-        log_path=work / "facade.log",
-        env=facade_env,
-        ready_url=f"http://127.0.0.1:{port}/health",
-        ready_timeout=60,
-    ).start()
+    procs["facade"] = facade_process(port, facade_env, work / "facade.log").start()
     return versions
 
 

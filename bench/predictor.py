@@ -225,6 +225,7 @@ def main() -> None:
     from btcforecast import registry
     from btcforecast.features import compute_features, history_start, windows_for_range
     from btcforecast.market import generate_bars, read_csv
+    from btcforecast.services.components import predictor_process
     from btcforecast.services.mlflow_server import mlflow_server
     from btcforecast.services.process import ManagedProcess, free_port
     from btcforecast.training import TrainingParams, train_for_base_date
@@ -255,23 +256,13 @@ def main() -> None:
                 "STATE_DIR": str(tmp / "state"),
                 "MODEL_NAME": "btc-lstm",
             }
-            pred = ManagedProcess(
-                "predictor",
-                [
-                    sys.executable,
-                    "-m",
-                    "predictor",
-                    "--http_port",
-                    str(pport),
-                    "--host",
-                    "127.0.0.1",
-                    "--enable_latency_logging",
-                    "false",
-                ],
-                env=env,
+            pred = predictor_process(
+                pport,
+                env,
+                tmp / "predictor.log",
+                ready_path="/v2/models/btc-lstm/ready",
+                extra_args=["--enable_latency_logging", "false"],
                 cwd=ROOT,
-                log_path=tmp / "predictor.log",
-                ready_url=f"http://127.0.0.1:{pport}/v2/models/btc-lstm/ready",
             )
             ref = ManagedProcess(
                 "reference",

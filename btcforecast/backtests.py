@@ -20,7 +20,8 @@ from datetime import date, timedelta
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from btcforecast.aliases import backtest_alias
+from btcforecast.alias_names import backtest_alias
+from btcforecast.errors import InputError
 from btcforecast.registry import register
 from btcforecast.training import TrainedModel, TrainingParams, train_for_base_date
 
@@ -46,15 +47,15 @@ def parse_every(text: str) -> timedelta:
             return timedelta(hours=int(text[:-1]))
         return timedelta(days=int(text))
     except ValueError as e:
-        raise ValueError(f"--every {text!r}: use a number of days like 7d or hours like 24h") from e
+        raise InputError(f"--every {text!r}: use a number of days like 7d or hours like 24h") from e
 
 
 def base_dates(start: date, end: date, every: timedelta = DEFAULT_EVERY) -> list[date]:
     """Base dates from ``start`` to ``end`` inclusive, ``every`` apart."""
     if end < start:
-        raise ValueError(f"end {end} is before start {start}")
+        raise InputError(f"end {end} is before start {start}")
     if every < timedelta(days=1):
-        raise ValueError("backtests are daily at the finest")
+        raise InputError("backtests are daily at the finest")
     days: list[date] = []
     day = start
     while day <= end:

@@ -16,17 +16,15 @@ import typer
 from tqdm import tqdm
 
 from btcforecast import registry
-from btcforecast.aliases import InvalidAliasError, backtest_alias, sort_aliases
+from btcforecast.alias_names import backtest_alias, sort_aliases
 from btcforecast.backtests import DEFAULT_END, DEFAULT_START, base_dates, parse_every, train_backtests
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.errors import InputError, ProjectError
 from btcforecast.market import (
-    MarketDataError,
     MarketDataNotFound,
     download_into_store,
     import_csv,
     open_store,
 )
-from btcforecast.model import ModelFormatError
 from btcforecast.settings import CoreSettings, get_settings
 from btcforecast.training import TrainingParams, train_for_base_date
 
@@ -34,17 +32,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 data_app = typer.Typer(no_args_is_help=True, help="Market data: import, download, inspect.")
 app.add_typer(data_app, name="data")
 
-EXPECTED_ERRORS = (
-    MarketDataError,
-    MarketDataNotFound,
-    InvalidAliasError,
-    registry.AliasNotFoundError,
-    registry.VersionNotFoundError,
-    DependencyUnavailable,
-    ModelFormatError,
-    FileNotFoundError,
-    ValueError,
-)
+EXPECTED_ERRORS = (ProjectError, FileNotFoundError)
+"""Printed as one line: what the user can act on. Anything else is a bug and keeps its traceback."""
 
 OnlineOption = Annotated[
     bool,
@@ -54,6 +43,13 @@ OnlineOption = Annotated[
         help="May market data be downloaded from the public exchange when no CSV is configured?",
     ),
 ]
+
+
+def _day(option: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as e:
+        raise InputError(f"{option} {text!r} is not a date (YYYY-MM-DD)") from e
 
 
 def _settings() -> CoreSettings:
@@ -107,7 +103,7 @@ def train(
     ),
 ) -> None:
     """Train one model for a base date and register it as a new version."""
-    day = date.fromisoformat(base_date)
+    day = _day("--base-date", base_date)
     bars = open_store(_settings()).read()
     trained = train_for_base_date(bars, day, TrainingParams(epochs=epochs, train_days=train_days))
     version = registry.register(
@@ -125,7 +121,7 @@ def train_backtests_command(
     epochs: Annotated[int, typer.Option(min=1)] = TrainingParams.epochs,
 ) -> None:
     """Train one model per base date (weekly by default), each aliased backtest_YYYYMMDD."""
-    dates = base_dates(date.fromisoformat(start), date.fromisoformat(end), parse_every(every))
+    dates = base_dates(_day("--start", start), _day("--end", end), parse_every(every))
     bars = open_store(_settings()).read()
     with tqdm(total=len(dates), unit="model", file=sys.stderr) as bar:
         results = train_backtests(
@@ -148,7 +144,7 @@ def promote(
 ) -> None:
     """Point an alias (production, staging, champion, ...) at a version or at another alias."""
     if (from_alias is None) == (version is None):
-        raise ValueError("give exactly one of --from ALIAS or --version V")
+        raise InputError("give exactly one of --from ALIAS or --version V")
     target = registry.promote(
         _client(), _settings().model_name, alias, version=version, from_alias=from_alias
     )
@@ -179,8 +175,8 @@ def seed(
         _client(),
         open_store(settings),
         online=online,
-        start=date.fromisoformat(start),
-        end=date.fromisoformat(end),
+        start=_day("--start", start),
+        end=_day("--end", end),
         every=parse_every(every),
         on_trained=lambda r: typer.echo(f"trained {r.alias} -> version {r.version}"),
     )
@@ -206,7 +202,7 @@ def up(
     from btcforecast.local_stack import LocalPorts, run_stack
 
     ports = LocalPorts(facade_port, predictor_port, callback_port, mlflow_port, s3_port)
-    backtests = (date.fromisoformat(backtest_start), date.fromisoformat(backtest_end))
+    backtests = (_day("--backtest-start", backtest_start), _day("--backtest-end", backtest_end))
     run_stack(_settings(), ports, online=online, with_s3=s3, backtests=backtests)
 
 

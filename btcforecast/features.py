@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from btcforecast.errors import InputError
+
 FEATURES: tuple[str, ...] = (
     "close",
     "log_return",
@@ -42,7 +44,7 @@ WARMUP = VOLUME_LOOKBACK
 HOUR = pd.Timedelta(hours=1)
 
 
-class InsufficientHistoryError(ValueError):
+class InsufficientHistoryError(InputError):
     """Not enough bars before a start to build its first window."""
 
 

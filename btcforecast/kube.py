@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.errors import Unavailable
 
 if TYPE_CHECKING:  # the client is imported where it is used: local-mode processes never load it
     from kubernetes import client as k8s
@@ -40,7 +40,7 @@ class Conflict(KubeError):
     """The object changed under us (a failed patch test or resourceVersion check)."""
 
 
-class KubeUnavailable(DependencyUnavailable):
+class KubeUnavailable(Unavailable):
     """The API server cannot be reached, or there are no credentials to reach it with."""
 
 

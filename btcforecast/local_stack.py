@@ -22,8 +22,10 @@ from pydantic import SecretStr
 
 from btcforecast import registry
 from btcforecast.backtests import DEFAULT_END, DEFAULT_START, base_dates
+from btcforecast.errors import InputError
 from btcforecast.market import open_store
 from btcforecast.seeding import seed
+from btcforecast.services.components import facade_process, predictor_process, receiver_process
 from btcforecast.services.mlflow_server import mlflow_server
 from btcforecast.services.process import LOOPBACK, ManagedProcess, port_open
 from btcforecast.services.seaweedfs import seaweedfs
@@ -43,57 +45,22 @@ class LocalPorts:
     s3: int = 8333
 
 
-def component(
-    name: str, module_args: list[str], env: dict[str, str], logs: Path, ready_url: str
-) -> ManagedProcess:
-    return ManagedProcess(
-        name,
-        [sys.executable, "-m", *module_args],
-        env=env,
-        log_path=logs / f"{name}.log",
-        ready_url=ready_url,
-        ready_timeout=PREDICTOR_READY_TIMEOUT,
-    )
-
-
 def component_processes(
     settings: CoreSettings, ports: LocalPorts, env: dict[str, str], logs: Path
 ) -> list[ManagedProcess]:
     """The predictor, the callback receiver and the facade, in start order."""
-    base = f"http://{LOOPBACK}"
     predictor_env = {**env, "MODEL_ALIAS": settings.model_alias}
-    callback_url = f"{base}:{ports.callback}"
-    facade_env = {**env, "PREDICTOR_URL": f"{base}:{ports.predictor}"}
+    facade_env = {**env, "PREDICTOR_URL": f"http://{LOOPBACK}:{ports.predictor}"}
     return [
-        component(
-            "predictor",
-            [
-                "predictor",
-                "--model_name",
-                settings.model_name,
-                "--host",
-                LOOPBACK,
-                "--http_port",
-                str(ports.predictor),
-            ],
+        predictor_process(
+            ports.predictor,
             predictor_env,
-            logs,
-            f"{base}:{ports.predictor}/v2/health/ready",
+            logs / "predictor.log",
+            extra_args=["--model_name", settings.model_name],
+            ready_timeout=PREDICTOR_READY_TIMEOUT,
         ),
-        component(
-            "callback",
-            ["callback", "--host", LOOPBACK, "--port", str(ports.callback)],
-            env,
-            logs,
-            f"{callback_url}/health",
-        ),
-        component(
-            "facade",
-            ["facade", "--host", LOOPBACK, "--port", str(ports.facade)],
-            facade_env,
-            logs,
-            f"{base}:{ports.facade}/health",
-        ),
+        receiver_process(ports.callback, env, logs / "callback.log"),
+        facade_process(ports.facade, facade_env, logs / "facade.log"),
     ]
 
 
@@ -127,7 +94,7 @@ def run_stack(
     """Start everything, print where it is, block until Ctrl-C, stop everything."""
     busy = busy_ports(ports, with_s3)
     if busy:
-        raise ValueError(
+        raise InputError(
             f"already in use on {LOOPBACK}: {', '.join(busy)} (stop it or pass other --*-port options)"
         )
     state = settings.state_dir.resolve()

@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load, load_file, save, save_file
 from torch import nn
 
+from btcforecast.errors import InputError
 from btcforecast.quantiles import POINT_QUANTILE as POINT_QUANTILE
 from btcforecast.quantiles import QUANTILES as QUANTILES
 from btcforecast.quantiles import output_name as output_name
@@ -37,7 +38,7 @@ FORMAT_VERSION = 2
 SUPPORTED_FORMATS = (1, 2)
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(InputError):
     """Model files that are not a config.json plus a safetensors file of the expected shape."""
 
 

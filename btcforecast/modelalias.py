@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.errors import InputError, ProjectError, Unavailable
 from btcforecast.kube import (
     JSON_PATCH,
     MERGE_PATCH,
@@ -55,7 +55,7 @@ class Gate:
     min_hours: int = 24
 
 
-class GateSpecError(ValueError):
+class GateSpecError(InputError):
     """``spec.gate`` holds values the CRD schema would have refused."""
 
 
@@ -121,11 +121,11 @@ class ModelAliasApi(KubeClient):
         return await self.request("PATCH", path, body=ops, content_type=JSON_PATCH)
 
 
-class ReloadTimeout(DependencyUnavailable):
+class ReloadTimeout(Unavailable):
     """The operator did not report the new generation in time."""
 
 
-class ReloadFailed(Exception):
+class ReloadFailed(ProjectError):
     """The operator reports the rollout failed; ``reason`` is the failing condition's reason."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -134,11 +134,11 @@ class ReloadFailed(Exception):
         self.message = message
 
 
-class ModelAliasMissing(DependencyUnavailable):
+class ModelAliasMissing(Unavailable):
     """The ModelAlias to move does not exist (a deployment problem, not the caller's)."""
 
 
-class ReloadInProgress(Exception):
+class ReloadInProgress(ProjectError):
     """Another alias is being rolled out on this ModelAlias; try again once it is done."""
 
 

@@ -27,8 +27,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
-from btcforecast.aliases import normalize_alias
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.alias_names import normalize_alias
+from btcforecast.errors import NotFound, Unavailable
 
 if TYPE_CHECKING:  # numpy and pandas: imported where versions are evaluated, not by the operator's import
     import numpy as np
@@ -59,15 +59,15 @@ _HTTP_DEFAULTS = {
 }
 
 
-class AliasNotFoundError(LookupError):
+class AliasNotFoundError(NotFound):
     """The registered model has no such alias."""
 
 
-class VersionNotFoundError(LookupError):
+class VersionNotFoundError(NotFound):
     """The registered model has no such version (or no such registered model)."""
 
 
-class RegistryUnavailable(DependencyUnavailable):
+class RegistryUnavailable(Unavailable):
     """MLflow cannot be reached."""
 
 

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from mlflow.tracking import MlflowClient
 
 from btcforecast import registry
-from btcforecast.aliases import backtest_alias
+from btcforecast.alias_names import backtest_alias
 from btcforecast.backtests import (
     DEFAULT_END,
     DEFAULT_EVERY,
@@ -34,7 +34,6 @@ SERVING_ALIASES = ("staging", "production")
 @dataclass
 class SeedReport:
     data: StoreInfo
-    data_imported: bool
     trained: list[BacktestResult] = field(default_factory=list)
     aliases_set: dict[str, str] = field(default_factory=dict)
 
@@ -61,8 +60,8 @@ def seed(
     params: TrainingParams | None = None,
     on_trained: Callable[[BacktestResult], None] | None = None,
 ) -> SeedReport:
-    info, imported = ensure_market_data(settings, store, online=online)
-    report = SeedReport(data=info, data_imported=imported)
+    info, _ = ensure_market_data(settings, store, online=online)
+    report = SeedReport(data=info)
     existing = registry.list_aliases(client, settings.model_name)
     missing = [day for day in base_dates(start, end, every) if backtest_alias(day) not in existing]
     if missing:

@@ -6,11 +6,17 @@ fields, so the names of the shared environment variables are defined once, here.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_MODEL_NAME = "btc-lstm"
 DEFAULT_ALIAS = "production"
@@ -41,6 +47,27 @@ class CoreSettings(BaseSettings):
     )
     btc_data_csv: Path | None = Field(None, description="CSV of hourly OHLCV bars to import")
 
+    secrets_dir: Path | None = Field(
+        None,
+        description="directory of files named like these variables (API_TOKEN, AWS_SECRET_ACCESS_KEY, ...), "
+        "e.g. a mounted Secret; a variable set in the environment wins over its file",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Secrets may come as files (SECRETS_DIR), so that a pod never carries them in its environment."""
+        directory = os.environ.get("SECRETS_DIR")
+        if directory:
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
     @property
     def resolved_market_data_uri(self) -> str:
         """The market data location with the embedded default filled in."""
@@ -53,6 +80,18 @@ class CoreSettings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.state_dir / "models"
+
+
+class CallbackSecretSettings(BaseSettings):
+    """The callback signing key, one field for both ends: the facade signs callbacks, the receiver checks."""
+
+    callback_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of signed callbacks; set on the receiver = signatures required"
+    )
+
+    @property
+    def secret(self) -> str | None:
+        return self.callback_secret.get_secret_value() if self.callback_secret else None
 
 
 @lru_cache

@@ -11,11 +11,13 @@ import hashlib
 import hmac
 import time
 
+from btcforecast.errors import InputError
+
 SIGNATURE_HEADER = "X-Btcf-Signature"
 SCHEME = "v1"
 
 
-class SignatureError(ValueError):
+class SignatureError(InputError):
     """A signature header that is missing, malformed, stale or does not match the body."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from btcforecast.errors import InputError
 from btcforecast.evaluation import backtest_report
 from btcforecast.features import (
     CLOSE_INDEX,
@@ -109,7 +110,7 @@ def train_for_base_date(
     start = end - pd.Timedelta(days=params.train_days)
     history = bars.loc[history_start(start, params.window) : end - pd.Timedelta(hours=1)]
     if history.empty or history.index[0] > history_start(start, params.window):
-        raise ValueError(f"not enough bars before {base_date} to train on {params.train_days} days")
+        raise InputError(f"not enough bars before {base_date} to train on {params.train_days} days")
     features = compute_features(history)
     windows, hours = windows_for_range(features, start, end - pd.Timedelta(hours=1), params.window)
     previous = windows[:, -1, CLOSE_INDEX].astype(np.float64)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from btcforecast.settings import CoreSettings
+from btcforecast.settings import CallbackSecretSettings, CoreSettings
 
 
-class CallbackSettings(CoreSettings):
+class CallbackSettings(CoreSettings, CallbackSecretSettings):
     """Read from the environment (upper-cased field names)."""
 
-    callback_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key; set = signatures required")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1, description="largest accepted result body")
     max_skew_seconds: float = Field(300.0, gt=0, description="oldest (or most future) accepted timestamp")
     callback_db: Path | None = Field(
@@ -25,10 +24,6 @@ class CallbackSettings(CoreSettings):
     @property
     def db_path(self) -> Path:
         return self.callback_db or self.state_dir / "callback.db"
-
-    @property
-    def secret(self) -> str | None:
-        return self.callback_secret.get_secret_value() if self.callback_secret else None
 
 
 @lru_cache

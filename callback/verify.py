@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from btcforecast.errors import InputError
 from btcforecast.signing import SignatureError, verify
 
 __all__ = [
@@ -21,11 +22,11 @@ __all__ = [
 ]
 
 
-class BodyTooLarge(ValueError):
+class BodyTooLarge(InputError):
     """The body is over the configured limit (413)."""
 
 
-class InvalidResult(ValueError):
+class InvalidResult(InputError):
     """The body is not a JSON object with a usable ``job_id`` (400)."""
 
 

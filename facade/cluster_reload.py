@@ -3,9 +3,9 @@
 The facade never touches the predictor in a cluster; the operator owns rollouts. The waiting and
 the reading of the status are the core's (:func:`btcforecast.modelalias.set_alias_and_wait`); this
 module turns its outcomes into what the API answers: an alias the registry does not know is a
-``LookupError`` (404 naming it), any other failed rollout stays ``ReloadFailed`` (502 with the
+``NotFound`` (404 naming it), any other failed rollout stays ``ReloadFailed`` (502 with the
 operator's reason), no answer in time is ``ReloadTimeout`` (504), a missing ModelAlias or an
-unreachable or refusing API server is a ``DependencyUnavailable`` (503), and a reload to another
+unreachable or refusing API server is ``Unavailable`` (503), and a reload to another
 alias while one is under way is ``ReloadInProgress`` (409) at once: here without asking the API
 server when this process started it, else from the resource's status (another replica's change).
 Two reloads to the same alias wait for the same rollout.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.errors import Unavailable
 from btcforecast.kube import KubeError, api_client
 from btcforecast.modelalias import (
     ALIAS_NOT_FOUND,
@@ -78,7 +78,7 @@ class ClusterReloader:
                 raise AliasNotFoundError(unknown) from e
             raise
         except KubeError as e:
-            raise DependencyUnavailable(f"the Kubernetes API refused to move {where}: {e}") from e
+            raise Unavailable(f"the Kubernetes API refused to move {where}: {e}") from e
         return ReloadResult(model_alias=answer["model_alias"], model_version=answer["model_version"])
 
     async def aclose(self) -> None:

@@ -20,18 +20,18 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from btcforecast import registry
+from btcforecast.errors import InputError, ProjectError
 from btcforecast.evaluation import backtest_report
 from btcforecast.features import WINDOW, InsufficientHistoryError, windows_for_range
 from btcforecast.market import is_synthetic, source_of
 from btcforecast.metrics import pinball_loss
-from facade.errors import InputError
 from facade.forecasts import Forecaster
 
 MAX_HOURS = 8760
 """A year of hours: the most one evaluation backtests."""
 
 
-class NoRecentData(Exception):
+class NoRecentData(ProjectError):
     """Too few hours after both versions' base dates to judge on (the API answers 409)."""
 
 

@@ -27,13 +27,14 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from btcforecast import registry
-from btcforecast.aliases import backtest_date, normalize_alias
+from btcforecast.alias_names import backtest_date, normalize_alias
+from btcforecast.errors import InputError, NotFound
 from btcforecast.evaluation import POINT_QUANTILE, BacktestReport, backtest_report
 from btcforecast.features import WINDOW, compute_features, windows_for_range
 from btcforecast.market import MarketStore, is_synthetic, source_of
-from facade.backtest import Segment, check_range, stitch_plan
-from facade.errors import InputError, OutOfData
+from facade.champion_plan import Segment, stitch_plan
 from facade.predictor_client import PredictorClient, QuantilePredictions
+from facade.time_range import OutOfData, check_range
 
 log = logging.getLogger("facade.forecasts")
 INFO_START = pd.Timestamp("2025-04-01 00:00", tz="UTC")
@@ -309,9 +310,7 @@ class Forecaster:
         frames = await self.frames()
         segments = stitch_plan(await self._aliases_for_forecast(), self.champion_start, frames.bars.index[-1])
         if not segments:
-            raise LookupError(
-                f"no backtest aliases dated on or after the champion start {self.champion_start}"
-            )
+            raise NotFound(f"no backtest aliases dated on or after the champion start {self.champion_start}")
         parts = await asyncio.gather(
             *(self._part(frames, s.alias, s.version, s.start, s.end) for s in segments)
         )

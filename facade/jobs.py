@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from btcforecast.durable import open_durable
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.errors import ProjectError, Unavailable
 
 log = logging.getLogger("facade.jobs")
 
@@ -204,13 +204,13 @@ class DeliveryWorker:
                     result = await self._compute(job)
                 payload = {"job_id": job.job_id, "kind": job.kind, "status": "succeeded", "result": result}
                 break
-            except DependencyUnavailable as e:
+            except Unavailable as e:
                 if attempt > self._compute_retries:
                     payload = _failure(job, f"dependency unavailable: {e}")
                     break
                 await asyncio.to_thread(self.store.record_attempt, job.job_id, 0, f"computing: {e}")
                 await asyncio.sleep(self._retry_delay(attempt))
-            except (LookupError, ValueError) as e:
+            except ProjectError as e:  # the request cannot succeed: fail the job, saying why
                 payload = _failure(job, str(e))
                 break
         await asyncio.to_thread(self.store.set_result, job.job_id, payload)

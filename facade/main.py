@@ -7,74 +7,39 @@ the facade uses for the predictor and for callbacks.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from btcforecast import registry
+from btcforecast.bodylimit import BodySizeLimit
 from btcforecast.market import open_store
 from facade.api import errors
-from facade.api.format import forecast_payload
-from facade.api.limits import BodySizeLimit
 from facade.api.routes import aliases, btc_info, champion, dashboard, health, jobs, predict, reload
 from facade.api.routes import evaluation as evaluation_routes
-from facade.backtest import parse_time
-from facade.callbacks import post_callback
+from facade.cluster_reload import ClusterReloader
 from facade.forecasts import Forecaster
-from facade.jobs import DeliveryWorker, Job, JobStore
+from facade.job_steps import compute_job, deliver_job
+from facade.jobs import DeliveryWorker, JobStore
 from facade.predictor_client import PredictorClient
-from facade.reload import select_reloader
+from facade.reload import LocalReloader, Reloader
 from facade.settings import FacadeSettings, get_settings
-from facade.ssrf import Allowlist, UnsafeCallbackURL, check_callback_url
+from facade.ssrf import Allowlist
 
 log = logging.getLogger("facade")
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def _compute(forecaster: Forecaster):
-    async def compute(job: Job) -> dict[str, Any]:
-        if job.kind == "predict-champion":
-            return forecast_payload(await forecaster.champion(), stitched=True)
-        p = job.params
-        start = parse_time("start", p["start"]) if p.get("start") else None
-        end = parse_time("end", p["end"], end_of_day=True) if p.get("end") else None
-        forecast = await forecaster.predict(p["alias"], start, end)
-        return forecast_payload(forecast, stitched=False)
-
-    return compute
-
-
-def _deliver(settings: FacadeSettings, client: httpx.AsyncClient, allowlist: Allowlist):
-    async def deliver(job: Job, payload: dict[str, Any], on_attempt) -> tuple[bool, str | None]:
-        try:  # checked again: the allowlist may have shrunk since the job was accepted
-            check_callback_url(job.callback_url, allowlist)
-        except UnsafeCallbackURL as e:
-            return False, str(e)
-        done_before = job.attempts
-
-        async def record(attempt: int, error: str | None) -> None:
-            await on_attempt(done_before + attempt, error)
-
-        delivery = await post_callback(
-            job.callback_url,
-            payload,
-            client=client,
-            secret=settings.secret,
-            timeout=settings.callback_timeout,
-            retries=settings.callback_retries,
-            backoff=settings.callback_backoff,
-            backoff_max=settings.callback_backoff_max,
-            on_attempt=record,
-        )
-        return delivery.delivered, delivery.error
-
-    return deliver
+def _reloader(settings: FacadeSettings, predictor: PredictorClient) -> Reloader:
+    if settings.reload_mode == "cluster":
+        return ClusterReloader(settings)
+    return LocalReloader(predictor)
 
 
 def create_app(
@@ -110,8 +75,8 @@ def create_app(
         job_store = JobStore(settings.jobs_db_path)
         worker = DeliveryWorker(
             job_store,
-            _compute(forecaster),
-            _deliver(settings, client, allowlist),
+            functools.partial(compute_job, forecaster),
+            functools.partial(deliver_job, settings=settings, client=client, allowlist=allowlist),
             compute_retries=settings.callback_retries,
             retry_delay=lambda n: min(
                 settings.callback_backoff_max, settings.callback_backoff * 2 ** (n - 1)
@@ -122,7 +87,7 @@ def create_app(
         app.state.allowlist = allowlist
         app.state.jobs = job_store
         app.state.worker = worker
-        app.state.reloader = select_reloader(settings, predictor)
+        app.state.reloader = _reloader(settings, predictor)
         await worker.start()
         try:
             yield

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.errors import NotFound, ProjectError, Unavailable
 from btcforecast.evaluation import POINT_QUANTILE
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -31,15 +31,15 @@ INPUT_NAME = "windows"
 OUTPUT_NAME = "close"
 
 
-class PredictorUnavailable(DependencyUnavailable):
+class PredictorUnavailable(Unavailable):
     """The predictor cannot be reached, is not ready, or failed."""
 
 
-class PredictorNotFound(LookupError):
+class PredictorNotFound(NotFound):
     """The predictor does not know the model, version or alias asked for (404)."""
 
 
-class PredictorRejected(ValueError):
+class PredictorRejected(ProjectError):
     """The predictor refused the request as invalid (4xx); the message is the predictor's."""
 
 

@@ -2,7 +2,8 @@
 
 Locally the facade asks the predictor to reload; in a cluster it updates the ``ModelAlias``
 resource and waits for the operator to report the version rolled out. Both answer the same
-question — "alias in, which version is now live?" — so the route does not care which runs.
+question — "alias in, which version is now live?" — so the route does not care which runs; the
+app assembly (:func:`facade.main.create_app`) picks one from ``RELOAD_MODE``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from facade.predictor_client import PredictorClient
-from facade.settings import FacadeSettings
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Reloader(Protocol):
     async def reload(self, alias: str) -> ReloadResult:
         """Make ``alias`` (already normalised) live.
 
-        Raises LookupError when the alias is unknown, DependencyUnavailable when something is down.
+        Raises NotFound when the alias is unknown, Unavailable when something is down.
         """
         ...
 
@@ -45,18 +45,3 @@ class LocalReloader:
 
     async def aclose(self) -> None:
         """Nothing to release: the predictor client's HTTP client belongs to the app."""
-
-
-class ClusterModeUnavailable(RuntimeError):
-    """RELOAD_MODE=cluster but the cluster reloader is not installed."""
-
-
-def select_reloader(settings: FacadeSettings, predictor: PredictorClient) -> Reloader:
-    """LocalReloader, or the cluster one (``facade.cluster_reload.ClusterReloader(settings)``)."""
-    if settings.reload_mode == "local":
-        return LocalReloader(predictor)
-    try:
-        from facade.cluster_reload import ClusterReloader
-    except ImportError as e:
-        raise ClusterModeUnavailable("RELOAD_MODE=cluster needs facade.cluster_reload.ClusterReloader") from e
-    return ClusterReloader(settings)

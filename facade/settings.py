@@ -9,12 +9,12 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from btcforecast.settings import CoreSettings
+from btcforecast.settings import CallbackSecretSettings, CoreSettings
 
 DEFAULT_ALLOWLIST = "127.0.0.1,localhost,::1"
 
 
-class FacadeSettings(CoreSettings):
+class FacadeSettings(CoreSettings, CallbackSecretSettings):
     """Read from the environment (upper-cased field names)."""
 
     predictor_url: str = Field("http://127.0.0.1:8080", description="predictor base URL")
@@ -33,7 +33,6 @@ class FacadeSettings(CoreSettings):
         120.0, gt=0, description="seconds /reload waits for the operator to roll an alias out (cluster)"
     )
 
-    callback_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for signed callbacks")
     callback_allowlist: str = Field(DEFAULT_ALLOWLIST, description="comma-separated hosts, IPs or CIDRs")
     callback_timeout: float = Field(10.0, gt=0, description="seconds for one callback POST")
     callback_retries: int = Field(8, ge=0, description="retries after the first callback attempt")
@@ -60,10 +59,6 @@ class FacadeSettings(CoreSettings):
     @property
     def allowlist(self) -> list[str]:
         return [h.strip() for h in self.callback_allowlist.split(",") if h.strip()]
-
-    @property
-    def secret(self) -> str | None:
-        return self.callback_secret.get_secret_value() if self.callback_secret else None
 
 
 @lru_cache

@@ -16,6 +16,8 @@ import socket
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
+from btcforecast.errors import InputError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,7 +31,7 @@ METADATA_ADDRESSES = frozenset(
 Resolver = Callable[[str], list[str]]
 
 
-class UnsafeCallbackURL(ValueError):
+class UnsafeCallbackURL(InputError):
     """A callback URL the facade will not call; the message says which rule refused it (422)."""
 
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from btcforecast.aliases import normalize_alias
+from btcforecast.alias_names import normalize_alias
 from btcforecast.registry import LoadedModel, ResolvedVersion
 from predictor.versions import VersionCache
 

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Annotated
 
@@ -26,11 +25,10 @@ from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from pydantic import BaseModel, SecretStr
 
-from btcforecast.aliases import InvalidAliasError
 from btcforecast.bodylimit import BodySizeLimit
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.errors import InputError, NotFound, Unavailable
+from btcforecast.http_edge import Unauthorized, check_bearer, describe_validation_errors
 from btcforecast.model import ModelFormatError
-from btcforecast.registry import AliasNotFoundError, VersionNotFoundError
 from predictor.model import ForecastModel
 from predictor.validation import decode_v2
 
@@ -59,21 +57,10 @@ class ServingResponse(BaseModel):
     load_error: str | None = None
 
 
-class Unauthorized(Exception):
-    """Missing or wrong bearer token on an endpoint that changes what is served."""
-
-
 def token_checker(token: SecretStr | None, what: str) -> Callable[[str | None], None]:
     """A check of ``Authorization: Bearer <RELOAD_TOKEN>``; open when no token is configured."""
-
-    def check(authorization: str | None) -> None:
-        if token is None:
-            return
-        expected = f"Bearer {token.get_secret_value()}"
-        if authorization is None or not hmac.compare_digest(authorization.encode(), expected.encode()):
-            raise Unauthorized(f"{what} needs the header Authorization: Bearer <RELOAD_TOKEN>")
-
-    return check
+    refusal = f"{what} needs the header Authorization: Bearer <RELOAD_TOKEN>"
+    return lambda authorization: check_bearer(token, authorization, refusal)
 
 
 def _error(status: int):
@@ -85,19 +72,24 @@ def _error(status: int):
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors())
-    return JSONResponse(status_code=400, content={"error": f"invalid request: {problems}"})
+    return JSONResponse(status_code=400, content={"error": describe_validation_errors(exc.errors())})
+
+
+STATUS: dict[type[Exception], int] = {
+    InputError: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    ModelFormatError: 422,
+    Unavailable: 503,
+}
 
 
 def add_exception_handlers(app: FastAPI) -> None:
-    """Our errors as status codes: client mistakes 4xx, dependencies down 503, never a 500."""
+    """The project's errors as status codes, each kind once (the most specific class wins):
+    client mistakes 4xx, dependencies down 503; anything else is a bug (500, traceback logged)."""
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(InvalidAliasError, _error(400))
-    app.add_exception_handler(AliasNotFoundError, _error(404))
-    app.add_exception_handler(VersionNotFoundError, _error(404))
-    app.add_exception_handler(DependencyUnavailable, _error(503))
-    app.add_exception_handler(ModelFormatError, _error(422))
-    app.add_exception_handler(Unauthorized, _error(401))
+    for kind, status in STATUS.items():
+        app.add_exception_handler(kind, _error(status))
 
 
 def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:

@@ -26,7 +26,7 @@ from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
-from btcforecast.aliases import InvalidAliasError, normalize_alias
+from btcforecast.alias_names import InvalidAliasError, normalize_alias
 
 INPUT_NAME = "windows"
 DATATYPE = "FP32"

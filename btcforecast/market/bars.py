@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from btcforecast.errors import InputError
+
 COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 INDEX_NAME = "timestamp"
@@ -29,7 +31,7 @@ DEFAULT_START = pd.Timestamp("2024-01-01 00:00", tz="UTC")
 DEFAULT_END = pd.Timestamp("2025-07-31 23:00", tz="UTC")
 
 
-class MarketDataError(ValueError):
+class MarketDataError(InputError):
     """Market data that breaks the canonical form; the message names the row (or time) and column."""
 
     def __init__(self, message: str, *, row: int | None = None, column: str | None = None) -> None:

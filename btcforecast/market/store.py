@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.errors import InputError, Unavailable
 from btcforecast.market.bars import (
     COLUMNS,
     INDEX_NAME,
@@ -50,12 +50,12 @@ DEFAULT_CHECK_INTERVAL = 5.0
 _UNKNOWN_SOURCE = "unknown"
 
 
-class MarketDataUnavailable(DependencyUnavailable):
+class MarketDataUnavailable(Unavailable):
     """The market data store (S3) cannot be reached or refuses us; services answer 503."""
 
 
-class MarketDataNotFound(LookupError):
-    """The store holds no market data yet (nothing was imported)."""
+class MarketDataNotFound(Unavailable):
+    """The store holds no market data yet (nothing was imported): services cannot answer until it does."""
 
 
 @dataclass(frozen=True)
@@ -163,11 +163,6 @@ class MarketStore(ABC):
         first = df.index[0] if len(df) else None
         last = df.index[-1] if len(df) else None
         return StoreInfo(self.uri, True, len(df), first, last, df.attrs.get(SOURCE_ATTR))
-
-    def invalidate(self) -> None:
-        """Forget the cache so the next read revalidates against the object."""
-        with self._lock:
-            self._checked_at = None
 
     def _current(self) -> pd.DataFrame:
         with self._lock:
@@ -377,10 +372,10 @@ def open_store(
     if uri.startswith("s3://"):
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         if not bucket or not key:
-            raise ValueError(f"market data URI {uri!r} must look like s3://bucket/key")
+            raise InputError(f"market data URI {uri!r} must look like s3://bucket/key")
         if client is None:
             if settings is None:
-                raise ValueError(f"{uri}: S3 settings (endpoint, keys) are needed to open an S3 store")
+                raise InputError(f"{uri}: S3 settings (endpoint, keys) are needed to open an S3 store")
             client = s3_client(settings)
         return S3ParquetStore(bucket, key, client, check_interval=check_interval)
     return LocalParquetStore(uri.removeprefix("file://"), check_interval=check_interval)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, Request
 
+from btcforecast.http_edge import check_bearer
 from facade.forecasts import Forecaster
 from facade.jobs import DeliveryWorker, JobStore
 from facade.predictor_client import PredictorClient
@@ -54,15 +54,9 @@ AllowlistDep = Annotated[Allowlist, Depends(_allowlist)]
 
 def require_token(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
     """Bearer API_TOKEN on mutating endpoints, when one is configured."""
-    if settings.api_token is None:
-        return
-    expected = f"Bearer {settings.api_token.get_secret_value()}".encode()
-    if authorization is None or not hmac.compare_digest(authorization.encode(), expected):
-        raise HTTPException(
-            401,
-            "this endpoint needs the header Authorization: Bearer <API_TOKEN>",
-            {"WWW-Authenticate": "Bearer"},
-        )
+    check_bearer(
+        settings.api_token, authorization, "this endpoint needs the header Authorization: Bearer <API_TOKEN>"
+    )
 
 
 TokenDep = Depends(require_token)

@@ -1,6 +1,9 @@
-"""Exceptions to HTTP answers: what a client sent is a 4xx naming the problem; a dependency down is 503.
+"""Exceptions to HTTP answers, each kind mapped once: every answer is ``{"detail": "..."}``.
 
-Every answer is ``{"detail": "..."}`` so clients read errors one way.
+The project's errors (:mod:`btcforecast.errors`) carry what went wrong; this table says which
+status each kind is. The most specific class wins (Starlette looks handlers up along the MRO), so
+a ``ReloadTimeout`` is a 504 although it is ``Unavailable``. Anything not in the table is a bug:
+a 500 whose traceback the server logs.
 """
 
 from __future__ import annotations
@@ -13,34 +16,45 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from btcforecast.aliases import InvalidAliasError
 from btcforecast.bodylimit import BodyTooLarge
-from btcforecast.errors import DependencyUnavailable
-from btcforecast.market import MarketDataNotFound
+from btcforecast.errors import InputError, NotFound, Unavailable
+from btcforecast.http_edge import Unauthorized, describe_validation_errors
 from btcforecast.modelalias import ReloadFailed, ReloadInProgress, ReloadTimeout
-from facade.errors import InputError
+from facade.evaluation import NoRecentData
 from facade.predictor_client import PredictorRejected
-from facade.reload import ClusterModeUnavailable
-from facade.ssrf import UnsafeCallbackURL
 
 log = logging.getLogger("facade.api")
 
+STATUS: dict[type[Exception], int] = {
+    InputError: 422,
+    Unauthorized: 401,
+    NotFound: 404,
+    NoRecentData: 409,
+    ReloadInProgress: 409,
+    Unavailable: 503,
+    ReloadTimeout: 504,
+    PredictorRejected: 502,
+    ReloadFailed: 502,
+}
+PREFIX: dict[type[Exception], str] = {
+    PredictorRejected: "the predictor rejected the request: ",
+    ReloadFailed: "the operator reports the rollout failed: ",
+}
 
-def _answer(status: int, prefix: str = ""):
-    async def handler(_: Request, exc: Exception) -> JSONResponse:
-        if status >= 500:
-            log.warning("%s: %s", type(exc).__name__, exc)
-        return JSONResponse(status_code=status, content={"detail": f"{prefix}{exc}"})
 
-    return handler
+async def _project_error(_: Request, exc: Exception) -> JSONResponse:
+    kind = next(k for k in type(exc).__mro__ if k in STATUS)
+    status = STATUS[kind]
+    if status >= 500:
+        log.warning("%s: %s", type(exc).__name__, exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        status_code=status, content={"detail": f"{PREFIX.get(kind, '')}{exc}"}, headers=headers
+    )
 
 
 async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
-        for e in exc.errors()
-    )
-    return JSONResponse(status_code=422, content={"detail": f"invalid request: {problems}"})
+    return JSONResponse(status_code=422, content={"detail": describe_validation_errors(exc.errors())})
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -64,17 +78,14 @@ async def _http(request: Request, exc: StarletteHTTPException) -> Response:
     return await http_exception_handler(request, exc)
 
 
+async def _bug(_: Request, exc: Exception) -> JSONResponse:
+    """A 500 in the project's one error shape; the server still logs the traceback (Starlette re-raises)."""
+    return JSONResponse(status_code=500, content={"detail": f"internal error ({type(exc).__name__})"})
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(InvalidAliasError, _answer(422))
-    app.add_exception_handler(InputError, _answer(422))
-    app.add_exception_handler(UnsafeCallbackURL, _answer(422))
-    app.add_exception_handler(MarketDataNotFound, _answer(503, "market data: "))
-    app.add_exception_handler(LookupError, _answer(404))
-    app.add_exception_handler(DependencyUnavailable, _answer(503))
-    app.add_exception_handler(PredictorRejected, _answer(502, "the predictor rejected the request: "))
-    app.add_exception_handler(ClusterModeUnavailable, _answer(503))
-    app.add_exception_handler(ReloadFailed, _answer(502, "the operator reports the rollout failed: "))
-    app.add_exception_handler(ReloadTimeout, _answer(504))  # more specific than DependencyUnavailable
-    app.add_exception_handler(ReloadInProgress, _answer(409))
+    for kind in STATUS:
+        app.add_exception_handler(kind, _project_error)
+    app.add_exception_handler(Exception, _bug)

@@ -14,8 +14,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from btcf_operator.decisions import SpecError
-from btcf_operator.reconcile import Context, InvalidTarget, ObjectState, RetryLater, reconcile
+from btcf_operator.reconcile import reconcile
+from btcf_operator.spec import SpecError
+from btcf_operator.step import Context, InvalidTarget, ObjectState, RetryLater
 from btcforecast.kube import KubeError, KubeUnavailable
 
 logger = logging.getLogger(__name__)

@@ -24,12 +24,13 @@ from typing import Any
 import httpx
 import kopf
 
-from btcf_operator.decisions import SpecError
 from btcf_operator.follow import Followers, follow
 from btcf_operator.kube import KubeApi
-from btcf_operator.reconcile import Context, InvalidTarget, ObjectState, RetryLater, reconcile
+from btcf_operator.reconcile import reconcile
 from btcf_operator.registry import AliasResolver
 from btcf_operator.settings import get_settings
+from btcf_operator.spec import SpecError
+from btcf_operator.step import Context, InvalidTarget, ObjectState, RetryLater
 from btcforecast.kube import KubeError, KubeUnavailable, api_client
 from btcforecast.modelalias import GROUP, PLURAL, VERSION
 

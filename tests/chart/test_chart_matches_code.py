@@ -1,7 +1,7 @@
-"""The chart and the code agree: env vars, ports and commands.
+"""The chart and the code agree: env vars, secret files, ports and commands.
 
-ACTIVE ONLY ONCE THE COMPONENTS LAND: each check imports the component's settings class or looks up
-its module, and skips (with the reason) while that class or module does not exist yet.
+Each check imports the component's settings class or module the chart names: a rename or a move in
+the code fails here (it never skips), as the release would fail on a cluster.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import tomllib
 from typing import Any
 
 import pytest
-from chart_helpers import ROOT, VALUE_SETS, containers_of, find
+from chart_helpers import ROOT, VALUE_SETS, containers_of, find, pod_spec_of
+
+from btcforecast.settings import CoreSettings
 
 # component label -> settings class whose fields (upper-cased) are the env vars it reads.
 SETTINGS = {
@@ -29,19 +31,17 @@ THIRD_PARTY_ENV = {"HOME"}
 PORTS = {"predictor": 8080, "facade": 8000, "callback": 9001, "mlflow": 5000}
 
 
-def settings_fields(component: str) -> set[str]:
+def settings_class(component: str) -> type[CoreSettings]:
     module_name, class_name = SETTINGS[component].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        pytest.skip(f"{module_name} does not exist yet ({e}); this check turns on when it lands")
+    module = importlib.import_module(module_name)
     cls = getattr(module, class_name, None)
-    if cls is None:
-        pytest.skip(f"{module_name}.{class_name} does not exist yet")
-    from btcforecast.settings import CoreSettings
-
+    assert cls is not None, f"the chart runs {component} with {class_name}, which {module_name} no longer has"
     assert issubclass(cls, CoreSettings), f"{class_name} must extend CoreSettings"
-    return {name.upper() for name in cls.model_fields}
+    return cls
+
+
+def settings_fields(component: str) -> set[str]:
+    return {name.upper() for name in settings_class(component).model_fields}
 
 
 def our_containers(docs) -> list[tuple[str, dict[str, Any]]]:
@@ -66,6 +66,41 @@ def test_every_env_var_the_chart_sets_is_a_settings_field(render, name: str, com
     for c in containers:
         unknown = {e["name"] for e in c.get("env", [])} - fields - THIRD_PARTY_ENV
         assert not unknown, f"{component}: the chart sets {sorted(unknown)} but no settings field reads them"
+
+
+def secret_files_of(docs, component: str) -> list[str]:
+    """The file names of the `secrets` volume of the component's pods (what SECRETS_DIR holds)."""
+    names = []
+    for doc in docs:
+        if doc["metadata"]["labels"].get("app.kubernetes.io/component") != component:
+            continue
+        pod = pod_spec_of(doc)
+        for volume in (pod or {}).get("volumes", []):
+            if volume["name"] == "secrets":
+                names += [i["path"] for src in volume["projected"]["sources"] for i in src["secret"]["items"]]
+    return names
+
+
+@pytest.mark.parametrize("component", list(SETTINGS))
+@pytest.mark.parametrize("name", ["defaults", "external-stores", "local-reload"])
+def test_settings_read_every_secret_file_the_chart_mounts(
+    render, name: str, component: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chart mounts secrets as files and names their directory in SECRETS_DIR: each file must
+    arrive in the component's settings field of the same name, as on a cluster."""
+    docs = render(VALUE_SETS[name])
+    files = secret_files_of(docs, component)
+    assert files, f"{component} mounts no secrets"
+    for var in ("SECRETS_DIR", *files):
+        monkeypatch.delenv(var, raising=False)
+    for i, file in enumerate(files):
+        (tmp_path / file).write_text(f"value-{i}-of-{file}\n")
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    settings = settings_class(component)()
+    for i, file in enumerate(files):
+        value = getattr(settings, file.lower())
+        value = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        assert value == f"value-{i}-of-{file}", f"{component} does not read {file} from SECRETS_DIR"
 
 
 @pytest.mark.parametrize("component", ["predictor", "facade", "callback"])
@@ -122,7 +157,7 @@ def modules_run(docs) -> set[str]:
 )
 def test_every_module_the_chart_runs_exists(render, module: str, component: str) -> None:
     assert module in modules_run(render(VALUE_SETS["all-namespaces"]))
-    settings_fields(component)  # skips until the component has landed (its settings class exists)
+    settings_class(component)
     runnable = module if "." in module else f"{module}.__main__"
     assert importlib.util.find_spec(runnable) is not None, f"the chart runs {runnable}, which does not exist"
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from chart_helpers import CHART, VALUE_SETS, containers_of, find, helm
+from chart_helpers import CHART, VALUE_SETS, containers_of, find, helm, pod_spec_of
 
 
 def env_of(container: dict) -> dict[str, dict]:
     return {e["name"]: e for e in container.get("env", [])}
+
+
+def secret_files(workload: dict) -> dict[str, tuple[str, str]]:
+    """file name -> (Secret, key) of the pod's `secrets` volume: where its containers read secrets."""
+    [volume] = [v for v in pod_spec_of(workload)["volumes"] if v["name"] == "secrets"]
+    return {
+        item["path"]: (source["secret"]["name"], item["key"])
+        for source in volume["projected"]["sources"]
+        for item in source["secret"]["items"]
+    }
 
 
 @pytest.mark.parametrize("name", list(VALUE_SETS))
@@ -105,7 +115,7 @@ def test_external_object_store_deploys_no_minio(render) -> None:
     [dep] = find(docs, "Deployment", "facade")
     env = env_of(dep["spec"]["template"]["spec"]["containers"][0])
     assert env["S3_ENDPOINT_URL"]["value"] == "https://s3.example.com"
-    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "my-s3"
+    assert secret_files(dep)["AWS_ACCESS_KEY_ID"] == ("my-s3", "AWS_ACCESS_KEY_ID")
 
 
 def test_external_mlflow_database_replaces_sqlite_and_its_volume(render) -> None:
@@ -113,16 +123,18 @@ def test_external_mlflow_database_replaces_sqlite_and_its_volume(render) -> None
     [dep] = find(docs, "Deployment", "mlflow")
     [c] = dep["spec"]["template"]["spec"]["containers"]
     assert "sqlite:////data/mlflow.db" not in c["command"]
-    ref = env_of(c)["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": "mlflow-db", "key": "url"}
+    assert secret_files(dep)["MLFLOW_BACKEND_STORE_URI"] == ("mlflow-db", "url")
+    assert "MLFLOW_BACKEND_STORE_URI" not in env_of(c)
     assert not find(docs, "PersistentVolumeClaim", "mlflow")
 
 
 def test_mlflow_serves_artifacts_from_the_bucket_with_allowed_hosts(render) -> None:
     [dep] = find(render({}), "Deployment", "mlflow")
     [c] = dep["spec"]["template"]["spec"]["containers"]
+    # python -c files/exec_with_secrets.py puts the mounted keys into MLflow's environment, then execs it.
     cmd = c["command"]
-    assert cmd[:2] == ["mlflow", "server"]
+    assert cmd[:2] == ["python", "-c"]
+    assert cmd[3:5] == ["mlflow", "server"]
     assert cmd[cmd.index("--artifacts-destination") + 1] == "s3://mlflow/"
     assert "--serve-artifacts" in cmd
     hosts = cmd[cmd.index("--allowed-hosts") + 1].split(",")
@@ -142,8 +154,7 @@ def test_existing_secret_suppresses_the_generated_one(render) -> None:
     docs = render({"secrets": {"existingSecret": "mine"}})
     assert not [d for d in find(docs, "Secret") if d["metadata"]["name"] == "btc-forecast-secrets"]
     [dep] = find(docs, "Deployment", "facade")
-    env = env_of(dep["spec"]["template"]["spec"]["containers"][0])
-    assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
+    assert secret_files(dep)["API_TOKEN"] == ("mine", "API_TOKEN")
 
 
 def test_seed_and_bucket_jobs_are_release_objects_not_hooks(render) -> None:
@@ -239,10 +250,27 @@ def test_helm_test_pod_checks_facade_health(render) -> None:
     assert "btc-forecast-facade:8000/health" in pod["spec"]["containers"][0]["command"][-1]
 
 
-def test_network_policies_cover_every_serving_component(render) -> None:
+def test_network_policies_open_each_serving_component_to_its_callers(render) -> None:
     policies = find(render({}), "NetworkPolicy")
-    names = {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in policies}
-    assert names == {"facade", "callback", "mlflow", "minio", "predictor"}
+    opened = {
+        p["metadata"]["labels"]["app.kubernetes.io/component"] for p in policies if p["spec"]["ingress"]
+    }
+    assert opened == {"facade", "callback", "mlflow", "minio", "predictor"}
+
+
+def test_every_pod_of_the_release_is_closed_to_ingress_by_default(render) -> None:
+    """Jobs, the operator and the test pod accept no connections; the others only what is opened."""
+    docs = render({})
+    [deny] = [p for p in find(docs, "NetworkPolicy") if not p["spec"]["ingress"]]
+    assert deny["spec"]["policyTypes"] == ["Ingress"]
+    selector = deny["spec"]["podSelector"]["matchLabels"]
+    for doc in docs:
+        pod = pod_spec_of(doc)
+        if pod is None or doc["kind"] == "InferenceService":
+            continue
+        metadata = doc["metadata"] if doc["kind"] == "Pod" else doc["spec"]["template"]["metadata"]
+        labels = metadata["labels"]
+        assert selector.items() <= labels.items(), doc["metadata"]["name"]
 
 
 def test_operator_is_namespace_scoped_by_default(render) -> None:
@@ -270,15 +298,13 @@ def test_facade_in_cluster_mode_patches_the_modelalias_and_needs_no_reload_token
     assert env["MODELALIAS_NAME"]["value"] == "btc-lstm-production"
     assert env["MODELALIAS_NAMESPACE"]["value"] == "btc-forecast"
     assert env["CLUSTER_RELOAD_TIMEOUT"]["value"] == "120"
-    assert "RELOAD_TOKEN" not in env
+    [dep] = find(render({}), "Deployment", "facade")
+    assert "RELOAD_TOKEN" not in env and "RELOAD_TOKEN" not in secret_files(dep)
 
 
 def test_facade_in_local_mode_reads_the_reload_token_from_the_secret(render) -> None:
-    env = _facade_env(render(VALUE_SETS["local-reload"]))
-    assert env["RELOAD_TOKEN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "btc-forecast-secrets",
-        "key": "RELOAD_TOKEN",
-    }
+    [dep] = find(render(VALUE_SETS["local-reload"]), "Deployment", "facade")
+    assert secret_files(dep)["RELOAD_TOKEN"] == ("btc-forecast-secrets", "RELOAD_TOKEN")
 
 
 def test_callbacks_may_go_to_the_bundled_receiver_by_service_name_and_fqdn(render) -> None:

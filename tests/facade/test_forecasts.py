@@ -1,12 +1,24 @@
-"""Stitching parts of a forecast: the overall report sees every quantile only when all parts have it."""
+"""The Forecaster as a plain object: forecasts for an alias, the stitched champion, the caching and
+MLflow outages; and how parts stitch (the overall report sees every quantile only when all parts have it)."""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException, RestException
 
+from btcforecast.errors import InputError, NotFound, Unavailable
 from btcforecast.evaluation import backtest_report
-from facade.forecasts import Part, stitched_quantiles
+from btcforecast.features import FEATURES
+from btcforecast.market import LocalParquetStore, generate_bars
+from facade.forecasts import Forecaster, Part, stitched_quantiles
+from facade.predictor_client import QuantilePredictions
+from facade.time_range import OutOfData
 
 HOURS = pd.date_range("2025-01-03", periods=6, freq="h", tz="UTC")
 CLOSES = pd.Series(
@@ -50,3 +62,149 @@ def test_parts_with_different_quantiles_stitch_their_medians_alone() -> None:
     assert stitched.quantiles == (0.5,)
     assert stitched.values[:, 0].tolist() == [110.0] * 3 + [111.0] * 3
     assert stitched.lower is None
+
+
+# --- the Forecaster with a real local store and plain stand-ins for MLflow and the predictor ---------
+ALIASES = {"production": "2", "backtest_20250327": "1", "backtest_20250403": "2"}
+BASE_DATES = {"1": "2025-03-27", "2": "2025-04-03"}
+
+
+class FakeRegistry:
+    """The MlflowClient calls the registry module makes; ``down`` makes each raise as MLflow unreachable."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.calls: list[str] = []
+
+    def _call(self, what: str) -> None:
+        self.calls.append(what)
+        if self.down:
+            raise MlflowException("connection refused")
+
+    def get_registered_model(self, name: str) -> SimpleNamespace:
+        self._call("get_registered_model")
+        return SimpleNamespace(aliases=dict(ALIASES))
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> SimpleNamespace:
+        self._call("get_model_version_by_alias")
+        if alias not in ALIASES:
+            raise RestException({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"no alias {alias}"})
+        return self.get_model_version(name, ALIASES[alias])
+
+    def get_model_version(self, name: str, version: str) -> SimpleNamespace:
+        self._call("get_model_version")
+        return SimpleNamespace(
+            name=name, version=version, run_id=None, source="", tags={"base_date": BASE_DATES[version]}
+        )
+
+
+class FakePredictor:
+    """Predicts each window's last close, with a band of +-10; records the versions it was asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str | None, int]] = []
+
+    async def infer(self, windows: np.ndarray, version: str | None = None) -> QuantilePredictions:
+        self.asked.append((version, len(windows)))
+        last = windows[:, -1, FEATURES.index("close")].astype(np.float32)
+        return QuantilePredictions(np.column_stack([last - 10, last, last + 10]), (0.1, 0.5, 0.9))
+
+
+@pytest.fixture
+def mlflow() -> FakeRegistry:
+    return FakeRegistry()
+
+
+@pytest.fixture
+def predictor() -> FakePredictor:
+    return FakePredictor()
+
+
+@pytest.fixture
+def forecaster(tmp_path: Path, mlflow: FakeRegistry, predictor: FakePredictor) -> Forecaster:
+    store = LocalParquetStore(tmp_path / "bars.parquet")
+    store.write(generate_bars("2025-03-01", "2025-04-10 23:00"))
+    return Forecaster(
+        store=store,
+        mlflow=mlflow,
+        predictor=predictor,
+        model_name="btc-lstm",
+        champion_start=date(2025, 3, 27),
+    )
+
+
+async def test_a_backtest_alias_predicts_from_its_date_to_the_end_of_the_data(
+    forecaster: Forecaster, predictor: FakePredictor
+) -> None:
+    forecast = await forecaster.predict("20250327")
+    assert (forecast.start, forecast.end) == (ts("2025-03-27 00:00"), ts("2025-04-10 23:00"))
+    assert [(p.alias, p.version) for p in forecast.parts] == [("backtest_20250327", "1")]
+    assert predictor.asked == [("1", forecast.n)]
+
+
+async def test_a_named_alias_starts_at_its_versions_base_date(forecaster: Forecaster) -> None:
+    forecast = await forecaster.predict("production")
+    assert forecast.start == ts("2025-04-03 00:00") and forecast.parts[0].version == "2"
+
+
+async def test_the_same_request_twice_asks_the_predictor_once(
+    forecaster: Forecaster, predictor: FakePredictor
+) -> None:
+    first = await forecaster.predict("production", ts("2025-04-05 00:00"), ts("2025-04-06 23:00"))
+    second = await forecaster.predict("production", ts("2025-04-05 00:00"), ts("2025-04-06 23:00"))
+    assert len(predictor.asked) == 1 and first.n == second.n == 48
+
+
+async def test_a_range_outside_the_data_is_refused_before_mlflow_is_asked(
+    forecaster: Forecaster, mlflow: FakeRegistry
+) -> None:
+    with pytest.raises(OutOfData, match="outside the data"):
+        await forecaster.predict("production", ts("2025-05-01 00:00"))
+    assert mlflow.calls == []
+
+
+async def test_an_unknown_alias_is_not_found(forecaster: Forecaster) -> None:
+    with pytest.raises(NotFound, match="no alias 'staging'"):
+        await forecaster.predict("staging")
+
+
+async def test_an_alias_resolved_before_mlflow_went_down_keeps_its_version(
+    forecaster: Forecaster, mlflow: FakeRegistry
+) -> None:
+    await forecaster.resolve("production")
+    mlflow.down = True
+    assert (await forecaster.resolve("production")).version == "2"
+
+
+async def test_an_alias_never_resolved_while_mlflow_is_down_is_unavailable(
+    forecaster: Forecaster, mlflow: FakeRegistry
+) -> None:
+    mlflow.down = True
+    with pytest.raises(Unavailable, match="MLflow is unreachable"):
+        await forecaster.resolve("production")
+
+
+async def test_the_champion_stitches_one_part_per_backtest_alias(forecaster: Forecaster) -> None:
+    forecast = await forecaster.champion()
+    assert [(p.alias, p.hours[0], p.hours[-1]) for p in forecast.parts] == [
+        ("backtest_20250327", ts("2025-03-27 00:00"), ts("2025-04-02 23:00")),
+        ("backtest_20250403", ts("2025-04-03 00:00"), ts("2025-04-10 23:00")),
+    ]
+    assert forecast.overall.interval is not None
+
+
+async def test_a_champion_without_backtest_aliases_is_not_found(forecaster: Forecaster) -> None:
+    forecaster.champion_start = date(2025, 4, 4)
+    with pytest.raises(NotFound, match="no backtest aliases dated on or after"):
+        await forecaster.champion()
+
+
+async def test_bars_outside_the_data_or_reversed_are_refused(forecaster: Forecaster) -> None:
+    with pytest.raises(InputError, match="is after end"):
+        await forecaster.bars(ts("2025-04-02 00:00"), ts("2025-04-01 00:00"))
+    with pytest.raises(OutOfData, match="is outside the data"):
+        await forecaster.bars(ts("2025-06-01 00:00"), ts("2025-06-02 00:00"))
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from btcf_operator import decisions as d
 from btcf_operator import gate as g
+from btcf_operator.plan import Action, plan
+from btcf_operator.spec import SpecError, parse_spec
+from btcf_operator.status import Reason, gate_blocked_status, rollout_started_status, status_changed
 
 from btcforecast.modelalias import Gate, GateSpecError, failure_reason, parse_gate
 
@@ -62,10 +64,10 @@ def test_an_impossible_gate_is_a_spec_error(raw: object) -> None:
 
 def test_parse_spec_carries_the_gate_and_turns_a_bad_one_into_a_spec_error() -> None:
     base = {"registeredModel": "m", "alias": "a", "target": {"kind": "Deployment", "name": "p"}}
-    spec = d.parse_spec({**base, "gate": {"hours": 48}}, default_deadline=300, min_poll_seconds=5)
+    spec = parse_spec({**base, "gate": {"hours": 48}}, default_deadline=300, min_poll_seconds=5)
     assert spec.gate == Gate(hours=48)
-    with pytest.raises(d.SpecError):
-        d.parse_spec({**base, "gate": {"maxMaeRatio": -1}}, default_deadline=300, min_poll_seconds=5)
+    with pytest.raises(SpecError):
+        parse_spec({**base, "gate": {"maxMaeRatio": -1}}, default_deadline=300, min_poll_seconds=5)
 
 
 # --- the verdict ---------------------------------------------------------------------------------
@@ -173,8 +175,8 @@ def test_a_no_verdict_record_has_the_same_keys_with_no_figures() -> None:
     assert (empty["decision"], empty["message"], empty["lossRatio"]) == ("NoData", "only 12 hours", None)
 
 
-def blocked(reason: d.Reason, gate: dict[str, object], generation: int = 3) -> dict[str, object]:
-    return d.gate_blocked_status(
+def blocked(reason: Reason, gate: dict[str, object], generation: int = 3) -> dict[str, object]:
+    return gate_blocked_status(
         {},
         generation,
         NOW,
@@ -188,7 +190,7 @@ def blocked(reason: d.Reason, gate: dict[str, object], generation: int = 3) -> d
 
 
 def test_a_refused_version_is_blocked_and_the_incumbent_stays_resolved_and_ready() -> None:
-    status = blocked(d.Reason.QUALITY_GATE, {"candidate": "8", "decision": "Refused"})
+    status = blocked(Reason.QUALITY_GATE, {"candidate": "8", "decision": "Refused"})
     assert (status["phase"], status["resolvedVersion"]) == ("Blocked", "5")
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions == {
@@ -201,57 +203,56 @@ def test_a_refused_version_is_blocked_and_the_incumbent_stays_resolved_and_ready
 
 
 def test_no_data_is_not_a_verdict_so_rolled_out_is_unknown() -> None:
-    status = blocked(d.Reason.GATE_NO_DATA, {"candidate": "8", "decision": "NoData"})
+    status = blocked(Reason.GATE_NO_DATA, {"candidate": "8", "decision": "NoData"})
     rolled_out = next(c for c in status["conditions"] if c["type"] == "RolledOut")
     assert (rolled_out["status"], rolled_out["reason"]) == ("Unknown", "GateNoData")
     assert failure_reason(status) == "GateNoData"
 
 
 def test_a_refused_version_is_not_evaluated_again_for_the_same_spec() -> None:
-    status = blocked(d.Reason.QUALITY_GATE, {"candidate": "8", "decision": "Refused"})
-    assert d.plan(status, 3, "8") is d.Action.NOTHING
+    status = blocked(Reason.QUALITY_GATE, {"candidate": "8", "decision": "Refused"})
+    assert plan(status, 3, "8") is Action.NOTHING
 
 
 def test_a_moved_alias_or_a_changed_spec_evaluates_again() -> None:
-    status = blocked(d.Reason.QUALITY_GATE, {"candidate": "8", "decision": "Refused"})
-    assert d.plan(status, 3, "9") is d.Action.ROLL_OUT
-    assert d.plan(status, 4, "8") is d.Action.ROLL_OUT
+    status = blocked(Reason.QUALITY_GATE, {"candidate": "8", "decision": "Refused"})
+    assert plan(status, 3, "9") is Action.ROLL_OUT
+    assert plan(status, 4, "8") is Action.ROLL_OUT
 
 
 def test_an_alias_moved_back_to_the_served_version_is_ready_again() -> None:
-    status = blocked(d.Reason.QUALITY_GATE, {"candidate": "8", "decision": "Refused"})
-    assert d.plan(status, 3, "5") is d.Action.MARK_READY
+    status = blocked(Reason.QUALITY_GATE, {"candidate": "8", "decision": "Refused"})
+    assert plan(status, 3, "5") is Action.MARK_READY
 
 
 @pytest.mark.parametrize(
-    "reason,decision", [(d.Reason.GATE_NO_DATA, "NoData"), (d.Reason.GATE_UNAVAILABLE, "Unavailable")]
+    "reason,decision", [(Reason.GATE_NO_DATA, "NoData"), (Reason.GATE_UNAVAILABLE, "Unavailable")]
 )
-def test_a_gate_without_verdict_is_asked_again(reason: d.Reason, decision: str) -> None:
+def test_a_gate_without_verdict_is_asked_again(reason: Reason, decision: str) -> None:
     status = blocked(reason, {"candidate": "8", "decision": decision})
-    assert d.plan(status, 3, "8") is d.Action.ROLL_OUT
+    assert plan(status, 3, "8") is Action.ROLL_OUT
 
 
 def test_an_unchanged_gate_record_with_cleared_figures_is_no_change() -> None:
     record = g.no_verdict_record("8", "5", GATE, g.Verdict.NO_DATA, "only 12 hours")
     stored = {"gate": {k: v for k, v in record.items() if v is not None}}  # what the API server keeps
-    assert not d.status_changed(stored, {"gate": record})
-    assert d.status_changed(stored, {"gate": {**record, "message": "only 13 hours"}})
+    assert not status_changed(stored, {"gate": record})
+    assert status_changed(stored, {"gate": {**record, "message": "only 13 hours"}})
 
 
 def test_the_rollout_status_keeps_the_gate_record_that_let_it_through() -> None:
     e = evaluation((84.9, 250.7), (90.5, 251.9))
     record = g.gate_record(e, GATE, g.decide(e, GATE), NOW)
-    status = d.rollout_started_status(
+    status = rollout_started_status(
         {},
         3,
         NOW,
         alias="staging",
         target_version="8",
         previous_version="5",
-        strategy=d.Strategy.ROLLOUT,
         gate=record,
     )
     assert status["gate"]["decision"] == "Passed"
-    assert "gate" not in d.rollout_started_status(
-        {}, 3, NOW, alias="a", target_version="8", previous_version=None, strategy=d.Strategy.ROLLOUT
+    assert "gate" not in rollout_started_status(
+        {}, 3, NOW, alias="a", target_version="8", previous_version=None
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -10,8 +9,9 @@ from pathlib import Path
 import httpx
 
 from btcforecast import registry
+from btcforecast.services.components import predictor_process
 from btcforecast.services.mlflow_server import mlflow_server
-from btcforecast.services.process import ManagedProcess, free_port
+from btcforecast.services.process import free_port
 from tests.predictor.conftest import binary_outputs, v2_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,19 +32,15 @@ def test_predictor_waits_for_mlflow_then_serves_and_survives_mlflow_going_away(
         client = registry.connect(mlflow.url)
         version = registry.register(client, "btc-lstm", trained_models[date(2025, 7, 24)], alias="production")
     port = free_port()
-    predictor = ManagedProcess(
-        "predictor",
-        [sys.executable, "-m", "predictor", "--http_port", str(port), "--host", "127.0.0.1"],
-        env={
-            "MLFLOW_TRACKING_URI": mlflow.url,
-            "MODEL_NAME": "btc-lstm",
-            "STATE_DIR": str(tmp_path / "predictor-state"),
-            "LOAD_RETRY_INITIAL": "0.5",
-            "LOAD_RETRY_MAX": "1",
-        },
-        cwd=ROOT,
-        log_path=tmp_path / "predictor.log",
-        ready_url=f"http://127.0.0.1:{port}/v2/health/live",
+    env = {
+        "MLFLOW_TRACKING_URI": mlflow.url,
+        "MODEL_NAME": "btc-lstm",
+        "STATE_DIR": str(tmp_path / "predictor-state"),
+        "LOAD_RETRY_INITIAL": "0.5",
+        "LOAD_RETRY_MAX": "1",
+    }
+    predictor = predictor_process(
+        port, env, tmp_path / "predictor.log", ready_path="/v2/health/live", cwd=ROOT
     )
     with predictor, httpx.Client(base_url=predictor.url, timeout=30.0, trust_env=False) as http:
         assert http.get("/v2/health/live").status_code == 200

@@ -19,8 +19,9 @@ import pandas as pd
 import pytest
 
 from btcforecast import registry
-from btcforecast.aliases import backtest_alias
+from btcforecast.alias_names import backtest_alias
 from btcforecast.market import open_store
+from btcforecast.services import components
 from btcforecast.services.mlflow_server import mlflow_server
 from btcforecast.services.process import ManagedProcess, free_port
 from btcforecast.services.seaweedfs import seaweedfs
@@ -30,7 +31,6 @@ from tests.facade.conftest import (
     RELOAD_TOKEN,
     facade_env,
     facade_process,
-    python_service,
     receiver_process,
     wait_until,
 )
@@ -68,9 +68,8 @@ def predictor_process(model: RegisteredModel, state: Path) -> ManagedProcess:
         "LOAD_RETRY_MAX": "1",
         **FAST_FAIL,
     }
-    args = ["--http_port", str(port), "--host", "127.0.0.1"]
-    live = f"http://127.0.0.1:{port}/v2/health/live"
-    return python_service("predictor", "predictor", args, env, state / "predictor.log", live)
+    log = state / "predictor.log"
+    return components.predictor_process(port, env, log, ready_path="/v2/health/live", ready_timeout=90)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,6 +18,15 @@ from botocore.exceptions import ClientError
 
 DEADLINE = time.monotonic() + float(os.environ.get("WAIT_SECONDS", "600"))
 REGION = os.environ.get("AWS_REGION", "us-east-1")
+
+
+def s3_keys() -> dict[str, str]:
+    """The object-store keys, mounted as files (never environment variables) in SECRETS_DIR."""
+    directory = Path(os.environ["SECRETS_DIR"])
+    return {
+        "aws_access_key_id": (directory / "AWS_ACCESS_KEY_ID").read_text().strip(),
+        "aws_secret_access_key": (directory / "AWS_SECRET_ACCESS_KEY").read_text().strip(),
+    }
 
 
 def ensure(client: Any, bucket: str) -> str:
@@ -36,6 +46,7 @@ def main() -> None:
         "s3",
         endpoint_url=os.environ["S3_ENDPOINT_URL"],
         region_name=REGION,
+        **s3_keys(),
         config=Config(s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=20),
     )
     for bucket in os.environ["BUCKETS"].split():

@@ -39,6 +39,15 @@ def mlflow_answers() -> None:
         response.read()
 
 
+def s3_keys() -> dict[str, str]:
+    """The object-store keys, mounted as files (never environment variables) in SECRETS_DIR."""
+    directory = Path(os.environ["SECRETS_DIR"])
+    return {
+        "aws_access_key_id": (directory / "AWS_ACCESS_KEY_ID").read_text().strip(),
+        "aws_secret_access_key": (directory / "AWS_SECRET_ACCESS_KEY").read_text().strip(),
+    }
+
+
 def bucket_exists(bucket: str) -> Callable[[], object]:
     def check() -> object:
         import boto3
@@ -48,6 +57,7 @@ def bucket_exists(bucket: str) -> Callable[[], object]:
             "s3",
             endpoint_url=os.environ["S3_ENDPOINT_URL"],
             region_name=os.environ.get("AWS_REGION", "us-east-1"),
+            **s3_keys(),
             config=Config(s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=20),
         )
         return client.head_bucket(Bucket=bucket)

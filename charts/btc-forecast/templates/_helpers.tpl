@@ -53,13 +53,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-%s" (include "btcf.fullname" .ctx) .component | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Image reference: call with (dict "image" .Values.x.image "global" .Values.global). */}}
+{{/* Image reference: call with (dict "image" .Values.x.image "global" .Values.global). A digest, when
+given, pins the image and replaces the tag. */}}
 {{- define "btcf.image" -}}
 {{- $registry := .image.registry | default .global.imageRegistry -}}
-{{- if $registry -}}
-{{- printf "%s/%s:%s" $registry .image.repository .image.tag -}}
+{{- $repository := ternary (printf "%s/%s" $registry .image.repository) .image.repository (ne $registry "") -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" $repository .image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .image.repository .image.tag -}}
+{{- printf "%s:%s" $repository .image.tag -}}
 {{- end -}}
 {{- end }}
 
@@ -131,7 +133,7 @@ seccompProfile:
 {{- end }}
 {{- end }}
 
-{{/* Environment shared by every component that reads CoreSettings. */}}
+{{/* Environment shared by every component that reads CoreSettings (its secrets: btcf.secretsVolume). */}}
 {{- define "btcf.coreEnv" -}}
 - name: MLFLOW_TRACKING_URI
   value: {{ include "btcf.mlflowUrl" . | quote }}
@@ -145,27 +147,53 @@ seccompProfile:
   value: {{ include "btcf.s3Endpoint" . | quote }}
 - name: AWS_REGION
   value: {{ .Values.objectStore.region | quote }}
-- name: AWS_ACCESS_KEY_ID
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "btcf.s3SecretName" . }}
-      key: AWS_ACCESS_KEY_ID
-- name: AWS_SECRET_ACCESS_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "btcf.s3SecretName" . }}
-      key: AWS_SECRET_ACCESS_KEY
 - name: MARKET_DATA_URI
   value: {{ printf "s3://%s/%s" .Values.objectStore.buckets.marketData .Values.objectStore.marketDataKey | quote }}
+{{ include "btcf.secretsDirEnv" . }}
 {{- end }}
 
-{{/* A key of the app Secret as an env var: (dict "ctx" $ "name" "API_TOKEN"). */}}
-{{- define "btcf.secretEnv" -}}
-- name: {{ .name }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "btcf.secretName" .ctx }}
-      key: {{ .name }}
+{{/* Where every container finds its secrets: files named after the variables they replace
+(API_TOKEN, AWS_SECRET_ACCESS_KEY, ...), never environment variables. Our components read the directory
+named in SECRETS_DIR (CoreSettings); the Job scripts and MinIO read the files themselves. */}}
+{{- define "btcf.secretsDir" -}}/etc/btcf/secrets{{- end }}
+
+{{/* The secrets volume: (dict "ctx" $ "keys" (list "API_TOKEN") "s3" true "extra" (list ...)).
+keys: keys of the app Secret; s3: the object-store keys too; extra: more projected secret sources. */}}
+{{- define "btcf.secretsVolume" -}}
+{{- $ctx := .ctx -}}
+- name: secrets
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- if .s3 }}
+      - secret:
+          name: {{ include "btcf.s3SecretName" $ctx }}
+          items:
+            - {key: AWS_ACCESS_KEY_ID, path: AWS_ACCESS_KEY_ID}
+            - {key: AWS_SECRET_ACCESS_KEY, path: AWS_SECRET_ACCESS_KEY}
+      {{- end }}
+      {{- with .keys }}
+      - secret:
+          name: {{ include "btcf.secretName" $ctx }}
+          items:
+            {{- range . }}
+            - {key: {{ . }}, path: {{ . }}}
+            {{- end }}
+      {{- end }}
+      {{- with .extra }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+{{- end }}
+
+{{- define "btcf.secretsMount" -}}
+- name: secrets
+  mountPath: {{ include "btcf.secretsDir" . }}
+  readOnly: true
+{{- end }}
+
+{{- define "btcf.secretsDirEnv" -}}
+- name: SECRETS_DIR
+  value: {{ include "btcf.secretsDir" . }}
 {{- end }}
 
 {{/* A value kept across upgrades: the given one, else the one in the live Secret, else random. */}}
@@ -194,22 +222,13 @@ immutable, so each revision gets its own Job and Helm deletes the previous one o
 {{- printf "%s-%d" (include "btcf.componentName" . | trunc 55 | trimSuffix "-") (int .ctx.Release.Revision) }}
 {{- end }}
 
-{{/* S3 connection env of the scripts in files/ (endpoint, region, keys). */}}
+{{/* S3 connection env of the scripts in files/ (endpoint, region; the keys are files in SECRETS_DIR). */}}
 {{- define "btcf.s3Env" -}}
 - name: S3_ENDPOINT_URL
   value: {{ include "btcf.s3Endpoint" . | quote }}
 - name: AWS_REGION
   value: {{ .Values.objectStore.region | quote }}
-- name: AWS_ACCESS_KEY_ID
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "btcf.s3SecretName" . }}
-      key: AWS_ACCESS_KEY_ID
-- name: AWS_SECRET_ACCESS_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "btcf.s3SecretName" . }}
-      key: AWS_SECRET_ACCESS_KEY
+{{ include "btcf.secretsDirEnv" . }}
 {{- end }}
 
 {{/* Annotations of every PersistentVolumeClaim: kept on uninstall unless told otherwise. */}}
@@ -218,4 +237,69 @@ immutable, so each revision gets its own Job and Helm deletes the previous one o
 annotations:
   helm.sh/resource-policy: keep
 {{- end }}
+{{- end }}
+
+
+{{/* metadata.namespace of every namespaced object: explicit, so that rendered output applied with
+`kubectl apply -f` lands in the release namespace too. */}}
+{{- define "btcf.namespace" -}}
+namespace: {{ .Release.Namespace }}
+{{- end }}
+
+{{/* Pod-template annotations: (dict "ctx" $ "values" .Values.facade "checksums" (list "secrets")).
+A checksum of each named template (secrets, s3-secret) rolls the pods when its content changes. */}}
+{{- define "btcf.podAnnotations" -}}
+{{- $ctx := .ctx -}}
+{{- $annotations := dict -}}
+{{- range .checksums -}}
+{{- $_ := set $annotations (printf "checksum/%s" .) (include (print $ctx.Template.BasePath "/" . ".yaml") $ctx | sha256sum) -}}
+{{- end -}}
+{{- with .values.podAnnotations -}}
+{{- $annotations = merge $annotations . -}}
+{{- end -}}
+{{- with $annotations -}}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Scheduling of a component's pods: its nodeSelector, tolerations and affinity. */}}
+{{- define "btcf.podScheduling" -}}
+{{- with .nodeSelector -}}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* checkov skips that follow from the values, each with its reason, on the object that holds the
+pods: (dict "ctx" $ "images" (list .Values.facade.image) "extra" (dict "CKV_K8S_38" "why")).
+An image given by tag (no digest) cannot pass "image should use digest"; a pull policy other than
+Always cannot pass "pull policy should be Always" (IfNotPresent is what `kind load` needs). */}}
+{{- define "btcf.checkovSkips" -}}
+{{- $ctx := .ctx -}}
+{{- $skips := dict -}}
+{{- range .images -}}
+{{- if not .digest -}}
+{{- $_ := set $skips "CKV_K8S_43" "image given by tag (values image.tag); set image.digest to pin it" -}}
+{{- end -}}
+{{- if ne (include "btcf.pullPolicy" (dict "image" . "global" $ctx.Values.global)) "Always" -}}
+{{- $_ := set $skips "CKV_K8S_15" "pull policy from values (IfNotPresent: images loaded into kind or cached on the node)" -}}
+{{- end -}}
+{{- end -}}
+{{- with .extra -}}
+{{- $skips = merge $skips . -}}
+{{- end -}}
+{{- $lines := list -}}
+{{- range $id := keys $skips | sortAlpha -}}
+{{- $lines = append $lines (printf "checkov.io/skip-%s: %s" ($id | lower | replace "_" "-") (printf "%s=%s" $id (get $skips $id) | quote)) -}}
+{{- end -}}
+{{- join "\n" $lines -}}
 {{- end }}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from btcforecast.aliases import sort_aliases
+from btcforecast.alias_names import sort_aliases
 from facade.api.deps import ForecasterDep
 from facade.schemas import AliasesResponse, ErrorResponse
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from facade.api.deps import ForecasterDep
 from facade.api.format import iso_hours
-from facade.backtest import parse_time
 from facade.schemas import BtcInfoResponse, ErrorResponse
+from facade.time_range import parse_time
 
 router = APIRouter(tags=["market"])
 

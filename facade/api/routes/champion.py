@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 
+from btcforecast.errors import NotFound
 from facade.api.deps import AllowlistDep, ForecasterDep, JobsDep, WorkerDep
 from facade.api.format import forecast_response
 from facade.api.routes.predict import ERRORS
@@ -31,7 +32,7 @@ async def _champion(
     if callback_url is not None:
         await check_url(callback_url, allowlist)
         if not await forecaster.plan():
-            raise LookupError(
+            raise NotFound(
                 f"no backtest aliases dated on or after the champion start {forecaster.champion_start}"
             )
         return await accept(request, jobs, worker, "predict-champion", {}, callback_url)

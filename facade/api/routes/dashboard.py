@@ -35,7 +35,7 @@ import pandas as pd
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.errors import ProjectError
 from btcforecast.evaluation import BacktestReport, actual_and_previous
 from facade.api.deps import ForecasterDep
 from facade.forecasts import INFO_END, INFO_START, Forecast
@@ -226,7 +226,7 @@ async def get_dashboard(forecaster: ForecasterDep) -> HTMLResponse:
     problem: str | None = None
     try:
         forecast = await forecaster.champion()
-    except (DependencyUnavailable, LookupError, ValueError) as e:
+    except ProjectError as e:
         problem = str(e)
     if forecast is None:
         bars = await forecaster.bars(INFO_START, INFO_END)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from facade.api.deps import ForecasterDep
-from facade.evaluation import MAX_HOURS, Evaluation, NoRecentData, evaluate
+from facade.evaluation import MAX_HOURS, Evaluation, evaluate
 from facade.schemas import ErrorResponse
 
 router = APIRouter(tags=["evaluation"])
@@ -33,14 +33,6 @@ async def get_evaluation(
     min_hours: Annotated[int, Query(ge=1, le=MAX_HOURS, description="fewer: 409")] = 24,
     model: Annotated[str | None, Query(description="registered model (must be the facade's)")] = None,
 ) -> Evaluation:
-    try:
-        return await evaluate(
-            forecaster,
-            candidate=candidate,
-            incumbent=incumbent,
-            hours=hours,
-            min_hours=min_hours,
-            model=model,
-        )
-    except NoRecentData as e:
-        raise HTTPException(409, str(e)) from e
+    return await evaluate(
+        forecaster, candidate=candidate, incumbent=incumbent, hours=hours, min_hours=min_hours, model=model
+    )

@@ -10,12 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 
+from btcforecast.errors import InputError
 from facade.api.deps import AllowlistDep, ForecasterDep, JobsDep, WorkerDep
 from facade.api.format import forecast_response
 from facade.api.submit import accept, check_url
-from facade.backtest import parse_time
-from facade.errors import InputError
 from facade.schemas import ErrorResponse, JobAccepted, PredictRequest, PredictResponse
+from facade.time_range import parse_time
 
 router = APIRouter(tags=["predictions"])
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from btcforecast.aliases import normalize_alias
+from btcforecast.alias_names import normalize_alias
 from facade.api.deps import ReloaderDep, SettingsDep, TokenDep
 from facade.schemas import ErrorResponse, ReloadResponse
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pydantic import SecretStr
 
-from btcforecast.errors import DependencyUnavailable
+from btcforecast.errors import Unavailable
 from btcforecast.market import (
     LocalParquetStore,
     MarketDataNotFound,
@@ -205,7 +205,7 @@ def test_unreachable_s3_is_a_dependency_unavailable_error(tmp_path: Path) -> Non
     )
     with pytest.raises(MarketDataUnavailable) as info:
         open_store(settings).read()
-    assert isinstance(info.value, DependencyUnavailable)
+    assert isinstance(info.value, Unavailable)
 
 
 def test_wrong_s3_credentials_are_refused(s3_settings: CoreSettings) -> None:

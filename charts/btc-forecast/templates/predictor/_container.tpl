@@ -16,9 +16,11 @@
       value: {{ .Values.predictor.versionCacheSize | quote }}
     - name: TORCH_THREADS
       value: {{ .Values.predictor.torchThreads | quote }}
-    {{- include "btcf.secretEnv" (dict "ctx" . "name" "RELOAD_TOKEN") | nindent 4 }}
     - name: HOME
       value: /tmp
+    {{- with .Values.predictor.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   ports:
     - name: http
       containerPort: 8080
@@ -50,6 +52,7 @@
       mountPath: /tmp
     - name: state
       mountPath: /state
+    {{- include "btcf.secretsMount" . | nindent 4 }}
 {{- end }}
 
 {{- define "btcf.predictor.volumes" -}}
@@ -58,4 +61,19 @@
 - name: state
   emptyDir:
     sizeLimit: 2Gi
+{{ include "btcf.secretsVolume" (dict "ctx" . "keys" (list "RELOAD_TOKEN") "s3" true) }}
+{{- end }}
+
+{{/* The pod-level fields both forms share. */}}
+{{- define "btcf.predictor.podFields" -}}
+automountServiceAccountToken: false
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with include "btcf.podScheduling" .Values.predictor }}
+{{ . }}
+{{- end }}
+securityContext:
+  {{- include "btcf.podSecurityContext" . | nindent 2 }}
 {{- end }}

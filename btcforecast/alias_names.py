@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from btcforecast.errors import InputError
+
 BACKTEST_PREFIX = "backtest_"
 MAX_ALIAS_LENGTH = 64
 _ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -16,7 +18,7 @@ _BARE_DATE_RE = re.compile(r"^\d{8}$")
 _BACKTEST_RE = re.compile(r"^backtest_(\d{8})$")
 
 
-class InvalidAliasError(ValueError):
+class InvalidAliasError(InputError):
     """An alias that can never exist: empty, too long, path-like, or not a valid date."""
 
 

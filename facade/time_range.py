@@ -1,27 +1,28 @@
-"""Backtests as plain functions: the range asked for, the windows for it and the champion's stitching
-plan. The metrics are ``btcforecast.evaluation.backtest_report`` (one implementation, shared with
-training, the registry and the quality gate).
+"""The hours a request asks for: times parsed to UTC hours and ranges checked against the market data.
 
 A prediction labelled hour ``t`` is the close of bar ``t`` made from the bars before it
-(docs/architecture.md), so "the last close the forecast saw" for hour ``t`` is bar ``t - 1``.
+(docs/architecture.md), so the first predictable hour is the first with a whole window of defined
+features before it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 import pandas as pd
 
-from btcforecast.aliases import backtest_date, is_backtest
+from btcforecast.errors import InputError
 from btcforecast.features import WARMUP, WINDOW
-from facade.errors import InputError, OutOfData
 
 HOUR = pd.Timedelta(hours=1)
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2})?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _COMPACT_RE = re.compile(r"^\d{8}$")
 MAX_TIME_LENGTH = 40
+
+
+class OutOfData(InputError):
+    """Times that are well formed but outside the market data we hold (422)."""
 
 
 def parse_time(field: str, raw: str, *, end_of_day: bool = False) -> pd.Timestamp:
@@ -78,33 +79,3 @@ def check_range(
 
 def _fmt(ts: pd.Timestamp) -> str:
     return ts.strftime("%Y-%m-%d %H:%M")
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One alias's share of the stitched champion backtest: every hour in [start, end]."""
-
-    alias: str
-    version: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-
-
-def stitch_plan(aliases: dict[str, str], champion_start: date, data_end: pd.Timestamp) -> list[Segment]:
-    """Backtest aliases on or after ``champion_start``, each from its date to the hour before the next.
-
-    The last runs to ``data_end``. Segments touch without gap or overlap, so each hour is predicted
-    once. Named aliases are not part of the stitching; aliases dated after the data are left out.
-    """
-    dated = sorted(
-        (day, alias)
-        for alias in aliases
-        if is_backtest(alias) and (day := backtest_date(alias)) is not None and day >= champion_start
-    )
-    starts = [(pd.Timestamp(day, tz="UTC"), alias) for day, alias in dated]
-    starts = [(ts, alias) for ts, alias in starts if ts <= data_end]
-    segments = []
-    for i, (start, alias) in enumerate(starts):
-        end = starts[i + 1][0] - HOUR if i + 1 < len(starts) else data_end
-        segments.append(Segment(alias=alias, version=aliases[alias], start=start, end=end))
-    return segments

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from btcforecast.aliases import (
+from btcforecast.alias_names import (
     InvalidAliasError,
     backtest_alias,
     backtest_date,
