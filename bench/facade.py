@@ -25,11 +25,11 @@ import pandas as pd
 
 from btcforecast import registry
 from btcforecast.alias_names import backtest_alias
+from btcforecast.devservers.components import facade_process, predictor_process
+from btcforecast.devservers.mlflow_server import mlflow_server
+from btcforecast.devservers.process import ManagedProcess, free_port
 from btcforecast.features import FEATURES, WINDOW, compute_features, windows_for_range
 from btcforecast.market import LocalParquetStore, generate_bars, read_csv
-from btcforecast.services.components import facade_process, predictor_process
-from btcforecast.services.mlflow_server import mlflow_server
-from btcforecast.services.process import ManagedProcess, free_port
 from btcforecast.training import TrainingParams, train_for_base_date
 
 HERE = Path(__file__).parent

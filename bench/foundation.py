@@ -17,8 +17,8 @@ from pathlib import Path
 
 from btcforecast import registry
 from btcforecast.backtests import DEFAULT_END, DEFAULT_START, base_dates, train_backtests
+from btcforecast.devservers.mlflow_server import mlflow_server
 from btcforecast.market import generate_bars, read_csv
-from btcforecast.services.mlflow_server import mlflow_server
 from btcforecast.training import train_for_base_date
 
 COLD_LOAD = """

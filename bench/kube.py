@@ -25,9 +25,9 @@ from btcf_operator.kube import KubeApi
 from kubernetes import client, config
 
 from btcforecast import registry
+from btcforecast.devservers.mlflow_server import mlflow_server
 from btcforecast.kube import api_client
 from btcforecast.market import generate_bars, read_csv
-from btcforecast.services.mlflow_server import mlflow_server
 from btcforecast.training import TrainingParams, train_for_base_date
 from tests.k8s import helm
 from tests.k8s.controlplane import ControlPlane

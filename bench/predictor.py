@@ -223,11 +223,11 @@ def main() -> None:
         reference_server(int(sys.argv[2]), sys.argv[3])
         return
     from btcforecast import registry
+    from btcforecast.devservers.components import predictor_process
+    from btcforecast.devservers.mlflow_server import mlflow_server
+    from btcforecast.devservers.process import ManagedProcess, free_port
     from btcforecast.features import compute_features, history_start, windows_for_range
     from btcforecast.market import generate_bars, read_csv
-    from btcforecast.services.components import predictor_process
-    from btcforecast.services.mlflow_server import mlflow_server
-    from btcforecast.services.process import ManagedProcess, free_port
     from btcforecast.training import TrainingParams, train_for_base_date
 
     csv = os.environ.get("BTC_DATA_CSV")

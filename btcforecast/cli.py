@@ -18,6 +18,7 @@ from tqdm import tqdm
 from btcforecast import registry
 from btcforecast.alias_names import backtest_alias, sort_aliases
 from btcforecast.backtests import DEFAULT_END, DEFAULT_START, base_dates, parse_every, train_backtests
+from btcforecast.devservers.seaweedfs import DEFAULT_S3_PORT
 from btcforecast.errors import InputError, ProjectError
 from btcforecast.market import (
     MarketDataNotFound,
@@ -194,7 +195,7 @@ def up(
     predictor_port: int = 8080,
     callback_port: int = 9001,
     mlflow_port: int = 5000,
-    s3_port: int = 8333,
+    s3_port: int = DEFAULT_S3_PORT,
     backtest_start: Annotated[str, typer.Option(help="first backtest base date")] = DEFAULT_START.isoformat(),
     backtest_end: Annotated[str, typer.Option(help="last backtest base date")] = DEFAULT_END.isoformat(),
 ) -> None:

@@ -22,13 +22,13 @@ from pydantic import SecretStr
 
 from btcforecast import registry
 from btcforecast.backtests import DEFAULT_END, DEFAULT_START, base_dates
+from btcforecast.devservers.components import facade_process, predictor_process, receiver_process
+from btcforecast.devservers.mlflow_server import mlflow_server
+from btcforecast.devservers.process import LOOPBACK, ManagedProcess, port_open
+from btcforecast.devservers.seaweedfs import DEFAULT_S3_PORT, seaweedfs
 from btcforecast.errors import InputError
 from btcforecast.market import open_store
 from btcforecast.seeding import seed
-from btcforecast.services.components import facade_process, predictor_process, receiver_process
-from btcforecast.services.mlflow_server import mlflow_server
-from btcforecast.services.process import LOOPBACK, ManagedProcess, port_open
-from btcforecast.services.seaweedfs import seaweedfs
 from btcforecast.settings import CoreSettings
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class LocalPorts:
     predictor: int = 8080
     callback: int = 9001
     mlflow: int = 5000
-    s3: int = 8333
+    s3: int = DEFAULT_S3_PORT
 
 
 def component_processes(

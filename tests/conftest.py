@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from btcforecast.devservers.seaweedfs import SeaweedFS, start_seaweedfs
 from btcforecast.market import generate_bars, read_csv
-from btcforecast.services.seaweedfs import SeaweedFS, start_seaweedfs
 from btcforecast.settings import CoreSettings
 
 

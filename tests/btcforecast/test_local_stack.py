@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from btcforecast.devservers.process import LOOPBACK, free_ports, port_open
 from btcforecast.local_stack import LocalPorts, example_alias
-from btcforecast.services.process import LOOPBACK, free_ports, port_open
 
 UP_TIMEOUT = 420.0
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from btcforecast import registry
+from btcforecast.devservers.mlflow_server import ARTIFACTS_BUCKET, mlflow_server
+from btcforecast.devservers.process import free_port
 from btcforecast.market.store import s3_client
 from btcforecast.model import CONFIG_FILE, WEIGHTS_FILE
-from btcforecast.services.mlflow_server import ARTIFACTS_BUCKET, mlflow_server
-from btcforecast.services.process import free_port
 from btcforecast.training import TrainedModel
 from tests.fixtures.registry import RegisteredModel
 

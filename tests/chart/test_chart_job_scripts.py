@@ -24,7 +24,7 @@ import pytest
 from botocore.config import Config
 from chart_helpers import find
 
-from btcforecast.services.seaweedfs import SeaweedFS
+from btcforecast.devservers.seaweedfs import SeaweedFS
 
 # More than a ConfigMap can hold (1 MiB): the reason the seed takes the CSV from a URL.
 CSV_ROWS = 30_000

@@ -27,9 +27,9 @@ import pandas as pd
 import pytest
 from botocore.config import Config
 
+from btcforecast.devservers.seaweedfs import weed_binary
 from btcforecast.features import compute_features, history_start, windows_for_range
 from btcforecast.market import read_csv
-from btcforecast.services.seaweedfs import weed_binary
 from tests.containers.chartpod import Chart, ContainerRun, container_run
 from tests.containers.images import COMPONENTS, BuiltImages
 from tests.containers.pod import Pod, PodError

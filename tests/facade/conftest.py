@@ -15,9 +15,9 @@ import httpx
 import pandas as pd
 import pytest
 
+from btcforecast.devservers import components
+from btcforecast.devservers.process import ManagedProcess, free_port
 from btcforecast.market import LocalParquetStore
-from btcforecast.services import components
-from btcforecast.services.process import ManagedProcess, free_port
 from tests.fixtures.registry import RegisteredModel
 
 SECRET = "test-callback-secret"
@@ -30,13 +30,6 @@ def market_uri(tmp_path_factory: pytest.TempPathFactory, market_bars: pd.DataFra
     path = tmp_path_factory.mktemp("market") / "btc_usd_1h.parquet"
     LocalParquetStore(path).write(market_bars)
     return str(path)
-
-
-def python_service(
-    name: str, module: str, args: list[str], env: dict[str, str], log: Path, ready: str
-) -> ManagedProcess:
-    """Kept for tests/k8s/test_operator_gate.py until it uses :func:`components.predictor_process`."""
-    return components.module_process(name, module, args, env, log, ready, ready_timeout=90)
 
 
 @pytest.fixture(scope="session")

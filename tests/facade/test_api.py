@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from btcforecast.devservers.process import ManagedProcess, free_port
 from btcforecast.evaluation import BacktestReport, backtest_report
 from btcforecast.features import WINDOW, compute_features, windows_for_range
-from btcforecast.services.process import ManagedProcess, free_port
 from facade.api.format import report_payload
 from facade.champion_plan import stitch_plan
 from facade.predictor_client import (

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from btcforecast.services.process import ManagedProcess, free_port
+from btcforecast.devservers.process import ManagedProcess, free_port
 from btcforecast.signing import sign
 from facade.callbacks import post_callback
 from tests.facade.conftest import SECRET, facade_env, facade_process, receiver_process, wait_until

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from btcforecast.services.process import ManagedProcess
+from btcforecast.devservers.process import ManagedProcess
 
 DAY = 86_400
 DEFAULT_DAYS = 14  # the upper panel opens on the last 14 days (chart.js)

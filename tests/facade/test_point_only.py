@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from btcforecast import registry
+from btcforecast.devservers.process import ManagedProcess
 from btcforecast.model import ForecastLSTM
-from btcforecast.services.process import ManagedProcess
 from btcforecast.training import TrainedModel
 from facade.main import create_app
 from facade.schemas import PredictResponse

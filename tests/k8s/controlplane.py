@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from btcforecast.services.process import free_ports
+from btcforecast.devservers.process import free_ports
 from tests.k8s import kubeconfig as kc
 from tests.k8s.paths import kube_binary
 from tests.k8s.pki import CertificateAuthority, KeyPair, service_account_keys

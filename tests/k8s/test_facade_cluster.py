@@ -17,7 +17,7 @@ import httpx
 import pytest
 from btcf_operator.kube import KubeApi
 
-from btcforecast.services.process import ManagedProcess
+from btcforecast.devservers.process import ManagedProcess
 from tests.facade.inprocess import offline_facade, offline_settings
 from tests.fixtures.registry import RegisteredModel
 from tests.k8s.nodesim import NodeSimulator, always_ready

@@ -29,7 +29,7 @@ import httpx
 import pytest
 import yaml
 
-from btcforecast.services.seaweedfs import weed_binary
+from btcforecast.devservers.seaweedfs import weed_binary
 from tests.containers.images import build_images
 from tests.k8s import helm
 from tests.k8s.docker_engine import DOCKER_DIR, build_engine

@@ -22,14 +22,14 @@ import pytest
 from btcf_operator.kube import KubeApi
 
 from btcforecast import registry
-from btcforecast.services.process import ManagedProcess, free_port
+from btcforecast.devservers import components
+from btcforecast.devservers.process import ManagedProcess, free_port
 from btcforecast.training import train_for_base_date
 from tests.facade.conftest import (  # noqa: F401  (market_uri is a fixture)
     RELOAD_TOKEN,
     facade_env,
     facade_process,
     market_uri,
-    python_service,
     wait_until,
 )
 from tests.fixtures.registry import FAST_TRAINING, RegisteredModel
@@ -83,13 +83,8 @@ def gate_facade(
         "STATE_DIR": str(state / "predictor"),
         "RELOAD_TOKEN": RELOAD_TOKEN,
     }
-    predictor = python_service(
-        "predictor",
-        "predictor",
-        ["--http_port", str(port), "--host", "127.0.0.1"],
-        predictor_env,
-        state / "predictor.log",
-        f"http://127.0.0.1:{port}/v2/health/live",
+    predictor = components.predictor_process(
+        port, predictor_env, state / "predictor.log", ready_path="/v2/health/live", ready_timeout=90
     )
     with predictor:
         wait_until(lambda: httpx.get(f"{predictor.url}/v2/health/ready").status_code == 200, 90)

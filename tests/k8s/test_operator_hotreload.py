@@ -19,7 +19,7 @@ import httpx
 import pytest
 from btcf_operator.kube import KubeApi
 
-from btcforecast.services.process import ManagedProcess
+from btcforecast.devservers.process import ManagedProcess
 from tests.fixtures.registry import RegisteredModel
 from tests.k8s.nodesim import NodeSimulator, next_loopback_ip
 from tests.operator import objects as o

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from btcf_operator.kube import KubeApi
 
-from btcforecast.services.process import ManagedProcess
+from btcforecast.devservers.process import ManagedProcess
 from tests.fixtures.registry import RegisteredModel
 from tests.operator import objects as o
 

@@ -17,8 +17,8 @@ from btcf_operator.kube import KubeApi
 from kubernetes import client
 
 from btcforecast import registry
+from btcforecast.devservers.process import ManagedProcess
 from btcforecast.kube import NotFound
-from btcforecast.services.process import ManagedProcess
 from tests.fixtures.registry import RegisteredModel
 from tests.k8s.nodesim import Behaviour, NodeSimulator, always_ready
 from tests.operator import objects as o

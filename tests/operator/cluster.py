@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 from kubernetes import client, watch
 
+from btcforecast.devservers.process import ManagedProcess, free_port
 from btcforecast.modelalias import GROUP, PLURAL, VERSION
-from btcforecast.services.process import ManagedProcess, free_port
 from tests.chart.chart_helpers import CHART, MANIFESTS, RELEASE, helm
 from tests.k8s.helm import wait_established
 from tests.k8s.paths import kubectl

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from btcf_operator.kube import KubeApi
 
+from btcforecast.devservers.process import ManagedProcess
 from btcforecast.kube import api_client
-from btcforecast.services.process import ManagedProcess
 from tests.operator.cluster import (
     CLUSTER_SCOPED,
     apply,

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-from btcforecast.services.process import free_port
+from btcforecast.devservers.process import free_port
 
 _KUBE_DIR = Path(tempfile.mkdtemp(prefix="btcf-kube-"))
 KUBE_PORT = free_port()
@@ -25,8 +25,8 @@ os.environ["KUBECONFIG"] = str(KUBECONFIG)
 import pytest  # noqa: E402
 from btcf_operator.kube import KubeApi  # noqa: E402
 
+from btcforecast.devservers.process import ManagedProcess  # noqa: E402
 from btcforecast.kube import api_client  # noqa: E402
-from btcforecast.services.process import ManagedProcess  # noqa: E402
 from tests.operator.kube_emulator import EmulatorThread  # noqa: E402
 from tests.operator.objects import FAST_OPERATOR_ENV  # noqa: E402
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from btcf_operator.kube import KubeApi
 
-from btcforecast.services.process import free_port
+from btcforecast.devservers.process import free_port
 from tests.facade.inprocess import offline_facade, offline_settings
 from tests.fixtures.registry import RegisteredModel
 from tests.operator import objects as o

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from btcf_operator.kube import KubeApi
 
-from btcforecast.services.process import free_port
+from btcforecast.devservers.process import free_port
 from tests.fixtures.registry import RegisteredModel
 from tests.operator import objects as o
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from btcf_operator.kube import KubeApi
 
-from btcforecast.services.process import ManagedProcess, free_ports
+from btcforecast.devservers.process import ManagedProcess, free_ports
 from tests.fixtures.registry import RegisteredModel
 from tests.operator import objects as o
 

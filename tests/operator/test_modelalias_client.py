@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from btcf_operator.kube import KubeApi
 
+from btcforecast.devservers.process import free_port
 from btcforecast.kube import KubeUnavailable, api_client
 from btcforecast.modelalias import (
     ModelAliasApi,
@@ -16,7 +17,6 @@ from btcforecast.modelalias import (
     ReloadTimeout,
     set_alias_and_wait,
 )
-from btcforecast.services.process import free_port
 from tests.fixtures.registry import RegisteredModel
 from tests.operator import objects as o
 from tests.operator.kube_emulator import write_kubeconfig

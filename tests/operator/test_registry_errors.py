@@ -8,7 +8,7 @@ import pytest
 from btcf_operator.kube import KubeApi
 
 from btcforecast import registry
-from btcforecast.services.process import ManagedProcess
+from btcforecast.devservers.process import ManagedProcess
 from tests.fixtures.registry import RegisteredModel
 from tests.operator import objects as o
 

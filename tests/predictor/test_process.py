@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 
 from btcforecast import registry
-from btcforecast.services.components import predictor_process
-from btcforecast.services.mlflow_server import mlflow_server
-from btcforecast.services.process import free_port
+from btcforecast.devservers.components import predictor_process
+from btcforecast.devservers.mlflow_server import mlflow_server
+from btcforecast.devservers.process import free_port
 from tests.predictor.conftest import binary_outputs, v2_binary
 
 ROOT = Path(__file__).resolve().parents[2]

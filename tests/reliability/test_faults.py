@@ -20,11 +20,11 @@ import pytest
 
 from btcforecast import registry
 from btcforecast.alias_names import backtest_alias
+from btcforecast.devservers import components
+from btcforecast.devservers.mlflow_server import mlflow_server
+from btcforecast.devservers.process import ManagedProcess, free_port
+from btcforecast.devservers.seaweedfs import seaweedfs
 from btcforecast.market import open_store
-from btcforecast.services import components
-from btcforecast.services.mlflow_server import mlflow_server
-from btcforecast.services.process import ManagedProcess, free_port
-from btcforecast.services.seaweedfs import seaweedfs
 from btcforecast.training import TrainedModel
 from tests.facade.conftest import (
     API_TOKEN,

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from btcforecast.devservers.process import free_port
 from btcforecast.features import FEATURES, WINDOW
-from btcforecast.services.process import free_port
 from btcforecast.signing import SIGNATURE_HEADER, sign
 from tests.fixtures.registry import RegisteredModel
 from tests.reliability.conftest import (

@@ -20,7 +20,7 @@ from schemathesis import GenerationMode
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from btcforecast.services.process import ManagedProcess
+from btcforecast.devservers.process import ManagedProcess
 from callback.main import create_app as create_receiver
 from callback.settings import CallbackSettings
 from facade.main import create_app as create_facade

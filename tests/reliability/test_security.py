@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from btcforecast.services.process import free_port
+from btcforecast.devservers.process import free_port
 from predictor.settings import PredictorSettings
 from tests.fixtures.registry import RegisteredModel
 from tests.reliability.conftest import (

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from pydantic import SecretStr
 
+from btcforecast.devservers.process import free_port
+from btcforecast.devservers.seaweedfs import SeaweedFS
 from btcforecast.errors import Unavailable
 from btcforecast.market import (
     LocalParquetStore,
@@ -23,8 +25,6 @@ from btcforecast.market import (
     with_source,
 )
 from btcforecast.market.store import s3_client
-from btcforecast.services.process import free_port
-from btcforecast.services.seaweedfs import SeaweedFS
 from btcforecast.settings import CoreSettings
 
 StoreFactory = Callable[..., MarketStore]

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from btcforecast.services.process import ManagedProcess, ProcessStartError, free_port, free_ports, port_open
+from btcforecast.devservers.process import ManagedProcess, ProcessStartError, free_port, free_ports, port_open
 
 SERVER = textwrap.dedent(
     """

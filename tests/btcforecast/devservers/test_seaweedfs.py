@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from btcforecast.devservers import seaweedfs as sw
+from btcforecast.devservers.seaweedfs import SeaweedFS
 from btcforecast.market import MarketDataUnavailable, generate_bars, open_store
-from btcforecast.services import seaweedfs as sw
-from btcforecast.services.seaweedfs import SeaweedFS
 
 
 def test_session_server_serves_the_bucket_with_its_keys(seaweedfs: SeaweedFS) -> None:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from btcforecast.services.process import LOOPBACK, ManagedProcess
+from btcforecast.devservers.process import LOOPBACK, ManagedProcess
 
 READY_TIMEOUT = 120.0
 """Seconds a component may take to answer its health URL (the predictor loads torch and a model)."""

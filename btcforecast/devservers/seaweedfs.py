@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from btcforecast.services.process import LOOPBACK, ManagedProcess, ProcessStartError, free_ports
+from btcforecast.devservers.process import LOOPBACK, ManagedProcess, ProcessStartError, free_ports
 from btcforecast.settings import DEFAULT_MARKET_BUCKET, CoreSettings
 
 DEFAULT_S3_PORT = 8333

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from btcforecast.services.process import ManagedProcess, ProcessStartError, free_port, free_ports, port_open
+from btcforecast.devservers.process import ManagedProcess, ProcessStartError, free_port, free_ports, port_open
 
 __all__ = ["ManagedProcess", "ProcessStartError", "free_port", "free_ports", "port_open"]

@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from btcforecast.services.process import ManagedProcess, free_port
+from btcforecast.devservers.process import ManagedProcess, free_port
 from btcforecast.settings import CoreSettings
 
 ARTIFACTS_BUCKET = "mlflow"
