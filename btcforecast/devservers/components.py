@@ -45,13 +45,17 @@ def predictor_process(
     extra_args: Sequence[str] = (),
     ready_timeout: float = READY_TIMEOUT,
     cwd: Path | None = None,
+    host: str = LOOPBACK,
+    name: str = "predictor",
 ) -> ManagedProcess:
-    """``python -m predictor`` on ``port``; ready at ``ready_path`` (``/v2/health/live``: before a model)."""
-    args = ["--host", LOOPBACK, "--http_port", str(port), *extra_args]
-    url = f"http://{LOOPBACK}:{port}{ready_path}"
-    return module_process(
-        "predictor", "predictor", args, env, log_path, url, ready_timeout=ready_timeout, cwd=cwd
-    )
+    """``python -m predictor`` on ``host:port``, ready at ``ready_path``.
+
+    ``/v2/health/live`` answers before a model is loaded. ``host`` is another loopback address when a
+    test plays several pods on one port.
+    """
+    args = ["--host", host, "--http_port", str(port), *extra_args]
+    url = f"http://{host}:{port}{ready_path}"
+    return module_process(name, "predictor", args, env, log_path, url, ready_timeout=ready_timeout, cwd=cwd)
 
 
 def facade_process(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import httpx
 import pytest
 from btcf_operator.kube import KubeApi
 
+from btcforecast.devservers import components
 from btcforecast.devservers.process import ManagedProcess
 from tests.fixtures.registry import RegisteredModel
 from tests.k8s.nodesim import NodeSimulator, next_loopback_ip
@@ -78,30 +78,19 @@ def predictors(
     """A real predictor at each pod IP, serving FIRST."""
     ips, port = pod_addresses
     processes = [
-        ManagedProcess(
-            f"predictor-{ip}",
-            [
-                sys.executable,
-                "-m",
-                "predictor",
-                "--model_name",
-                "btc-lstm",
-                "--host",
-                ip,
-                "--http_port",
-                str(port),
-                "--model_alias",
-                FIRST,
-            ],
-            log_path=tmp_path / f"predictor-{ip}.log",
-            env={
+        components.predictor_process(
+            port,
+            {
                 "MLFLOW_TRACKING_URI": model.tracking_uri,
                 "MODEL_NAME": model.name,
                 "RELOAD_TOKEN": TOKEN,
                 "STATE_DIR": str(tmp_path / f"state-{ip}"),
             },
-            ready_url=f"http://{ip}:{port}/v2/models/btc-lstm/ready",
-            ready_timeout=120,
+            tmp_path / f"predictor-{ip}.log",
+            ready_path="/v2/models/btc-lstm/ready",
+            extra_args=["--model_name", "btc-lstm", "--model_alias", FIRST],
+            host=ip,
+            name=f"predictor-{ip}",
         )
         for ip in ips
     ]

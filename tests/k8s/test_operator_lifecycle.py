@@ -95,6 +95,33 @@ async def wait_phase(admin: KubeApi, namespace: str, name: str, phase: str) -> d
     )
 
 
+async def ready_alias(
+    admin: KubeApi,
+    namespace: str,
+    start_operator: Callable[..., ManagedProcess],
+    model: RegisteredModel,
+    alias: str,
+    *,
+    deployment: dict[str, Any] | None = None,
+    **spec: Any,
+) -> tuple[ManagedProcess, dict[str, Any]]:
+    """The usual start: a predictor Deployment, the operator, ModelAlias ``ma`` on ``alias``, Ready."""
+    await o.create(admin, namespace, "deployments", deployment or o.deployment("predictor"))
+    operator = start_operator(model.tracking_uri)
+    await create_modelalias(admin, namespace, "ma", model.name, alias, **spec)
+    return operator, await wait_phase(admin, namespace, "ma", "Ready")
+
+
+async def pods_of(admin: KubeApi, namespace: str, version: str) -> None:
+    """Wait until the Deployment controller has made pods of ``version``."""
+    await o.wait_for(
+        lambda: admin.list_pods(namespace, {"app": "predictor"}),
+        lambda pods: any(pod_version(p) == version for p in pods),
+        timeout=WAIT,
+        what=f"pods of version {version}",
+    )
+
+
 async def test_a_new_modelalias_resolves_rolls_out_and_is_ready_on_real_replicasets(
     admin: KubeApi,
     kube_api: client.ApiClient,
@@ -140,10 +167,8 @@ async def test_an_alias_moved_in_mlflow_is_rolled_out_within_poll_seconds(
     register_models: Callable[..., RegisteredModel],
 ) -> None:
     ns, model = kube_namespace, register_models()
-    await o.create(admin, ns, "deployments", o.deployment("predictor"))
-    start_operator(model.tracking_uri)
-    await create_modelalias(admin, ns, "ma", model.name, "staging")
-    first = (await wait_phase(admin, ns, "ma", "Ready"))["resolvedVersion"]
+    _, ready = await ready_alias(admin, ns, start_operator, model, "staging")
+    first = ready["resolvedVersion"]
 
     moved = model.version_of("backtest_20250403")
     registry.set_alias(registry.connect(model.tracking_uri), model.name, "staging", moved)
@@ -167,18 +192,10 @@ async def test_a_rollout_whose_pods_do_not_become_ready_is_rolled_back_after_the
     ns = kube_namespace
     good, bad = model.version_of("backtest_20250320"), model.version_of("backtest_20250327")
     node_simulator.behaviour = failing(bad, how)
-    await o.create(admin, ns, "deployments", o.deployment("predictor"))
-    start_operator(model.tracking_uri)
-    await create_modelalias(admin, ns, "ma", model.name, "backtest_20250320", deadline=DEADLINE)
-    await wait_phase(admin, ns, "ma", "Ready")
+    await ready_alias(admin, ns, start_operator, model, "backtest_20250320", deadline=DEADLINE)
 
     await admin.patch_modelalias_spec(ns, "ma", {"alias": "backtest_20250327"})
-    await o.wait_for(
-        lambda: admin.list_pods(ns, {"app": "predictor"}),
-        lambda pods: any(pod_version(p) == bad for p in pods),
-        timeout=WAIT,
-        what="pods of the bad version",
-    )
+    await pods_of(admin, ns, bad)
     status = await wait_phase(admin, ns, "ma", "Failed")
 
     assert (status["resolvedVersion"], status["failedVersion"]) == (good, bad)
@@ -205,10 +222,7 @@ async def test_a_deployment_past_its_progress_deadline_is_rolled_back_as_rollout
     node_simulator.behaviour = failing(bad, "crashloop")
     dep = o.deployment("predictor")
     dep["spec"]["progressDeadlineSeconds"] = 5
-    await o.create(admin, ns, "deployments", dep)
-    start_operator(model.tracking_uri)
-    await create_modelalias(admin, ns, "ma", model.name, "backtest_20250320", deadline=3600)
-    await wait_phase(admin, ns, "ma", "Ready")
+    await ready_alias(admin, ns, start_operator, model, "backtest_20250320", deployment=dep, deadline=3600)
 
     await admin.patch_modelalias_spec(ns, "ma", {"alias": "backtest_20250327"})
     status = await wait_phase(admin, ns, "ma", "Failed")
@@ -229,17 +243,9 @@ async def test_an_operator_killed_mid_rollout_finishes_it_after_restart(
     ns = kube_namespace
     old, new = model.version_of("backtest_20250320"), model.version_of("backtest_20250403")
     node_simulator.behaviour = failing(new, "never-ready")  # held back until the operator is gone
-    await o.create(admin, ns, "deployments", o.deployment("predictor"))
-    operator = start_operator(model.tracking_uri)
-    await create_modelalias(admin, ns, "ma", model.name, "backtest_20250320")
-    await wait_phase(admin, ns, "ma", "Ready")
+    operator, _ = await ready_alias(admin, ns, start_operator, model, "backtest_20250320")
     await admin.patch_modelalias_spec(ns, "ma", {"alias": "backtest_20250403"})
-    await o.wait_for(
-        lambda: admin.list_pods(ns, {"app": "predictor"}),
-        lambda pods: any(pod_version(p) == new for p in pods),
-        timeout=WAIT,
-        what="pods of the new version",
-    )
+    await pods_of(admin, ns, new)
     operator.kill()
 
     # While no operator runs, the new pods start for real (replaced, as after a crash of theirs).
@@ -265,10 +271,7 @@ async def test_an_operator_back_after_the_deadline_rolls_the_rollout_back(
     ns = kube_namespace
     old, new = model.version_of("backtest_20250320"), model.version_of("backtest_20250403")
     node_simulator.behaviour = failing(new, "never-ready")
-    await o.create(admin, ns, "deployments", o.deployment("predictor"))
-    operator = start_operator(model.tracking_uri)
-    await create_modelalias(admin, ns, "ma", model.name, "backtest_20250320", deadline=DEADLINE)
-    await wait_phase(admin, ns, "ma", "Ready")
+    operator, _ = await ready_alias(admin, ns, start_operator, model, "backtest_20250320", deadline=DEADLINE)
     await admin.patch_modelalias_spec(ns, "ma", {"alias": "backtest_20250403"})
     rolling = await wait_phase(admin, ns, "ma", "RollingOut")
     operator.kill()
@@ -315,10 +318,7 @@ async def test_a_modelalias_carries_no_finalizer_and_goes_at_once_without_the_op
 ) -> None:
     """What ``helm uninstall`` does: the operator and its ModelAlias go together, nothing stays stuck."""
     ns = kube_namespace
-    await o.create(admin, ns, "deployments", o.deployment("predictor"))
-    operator = start_operator(model.tracking_uri)
-    await create_modelalias(admin, ns, "ma", model.name, "production")
-    await wait_phase(admin, ns, "ma", "Ready")
+    operator, _ = await ready_alias(admin, ns, start_operator, model, "production")
     assert not (await o.get(admin, ns, "modelaliases", "ma"))["metadata"].get("finalizers")
 
     operator.kill()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 from btcf_operator.kube import KubeApi
 
+from btcforecast.devservers import components
 from btcforecast.devservers.process import ManagedProcess, free_ports
 from tests.fixtures.registry import RegisteredModel
 from tests.operator import objects as o
@@ -27,35 +27,22 @@ def model(register_models: Callable[..., RegisteredModel]) -> RegisteredModel:
 @pytest.fixture
 def predictors(model: RegisteredModel, tmp_path: Path) -> Iterator[list[ManagedProcess]]:
     """Two predictors serving backtest_20250320, each on its own loopback port."""
-    processes = []
-    for i, port in enumerate(free_ports(2)):
-        processes.append(
-            ManagedProcess(
-                f"predictor-{i}",
-                [
-                    sys.executable,
-                    "-m",
-                    "predictor",
-                    "--model_name",
-                    "btc-lstm",
-                    "--http_port",
-                    str(port),
-                    "--host",
-                    "127.0.0.1",
-                    "--model_alias",
-                    "backtest_20250320",
-                ],
-                log_path=tmp_path / f"predictor-{i}.log",
-                env={
-                    "MLFLOW_TRACKING_URI": model.tracking_uri,
-                    "MODEL_NAME": model.name,
-                    "RELOAD_TOKEN": TOKEN,
-                    "STATE_DIR": str(tmp_path / f"state-{i}"),
-                },
-                ready_url=f"http://127.0.0.1:{port}/v2/models/btc-lstm/ready",
-                ready_timeout=90,
-            )
+    processes = [
+        components.predictor_process(
+            port,
+            {
+                "MLFLOW_TRACKING_URI": model.tracking_uri,
+                "MODEL_NAME": model.name,
+                "RELOAD_TOKEN": TOKEN,
+                "STATE_DIR": str(tmp_path / f"state-{i}"),
+            },
+            tmp_path / f"predictor-{i}.log",
+            ready_path="/v2/models/btc-lstm/ready",
+            extra_args=["--model_name", "btc-lstm", "--model_alias", "backtest_20250320"],
+            name=f"predictor-{i}",
         )
+        for i, port in enumerate(free_ports(2))
+    ]
     try:
         for process in processes:
             process.start()
