@@ -57,6 +57,7 @@ def test_a_delivered_callback_moves_the_facades_and_the_receivers_counters(
 
     after = counters()
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
+    assert scrape(f"{receiver.url}/metrics").value("process_resident_memory_bytes") is not None
 
 
 def test_the_predictors_metrics_count_the_inference_a_facade_cache_miss_asks_for(
