@@ -6,7 +6,7 @@ registered only once per registry), served at ``/metrics`` in the text expositio
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector
 
 OUTCOMES = ("stored", "duplicate")
 """stored: a new job id; duplicate: a job id stored before (nothing changes)."""
@@ -30,6 +30,7 @@ class ReceiverMetrics:
         self.refused = Counter(
             "btcf_callback_results_refused", "Results refused, by reason", ["reason"], registry=self.registry
         )
+        ProcessCollector(registry=self.registry)
         for outcome in OUTCOMES:
             self.received.labels(outcome=outcome)
         for reason in REFUSALS.values():

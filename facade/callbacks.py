@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from btcforecast.signing import SIGNATURE_HEADER, sign
+from facade.metrics import delivery_outcome, record_delivery_attempt
 
 JOB_HEADER = "X-Btcf-Job-Id"
 _RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -74,13 +75,16 @@ async def post_callback(
             response = await client.post(url, content=body, headers=headers, timeout=timeout)
             status = response.status_code
             if 200 <= status < 300:
+                record_delivery_attempt(delivery_outcome(status, retryable=False))
                 if on_attempt:
                     await on_attempt(attempt, None)
                 return Delivery(delivered=True, attempts=attempt, status_code=status)
             error = f"receiver answered {status}: {response.text[:200]}"
             retry = status >= 500 or status in _RETRYABLE_4XX
+            record_delivery_attempt(delivery_outcome(status, retry))
         except httpx.HTTPError as e:
             error = f"{type(e).__name__}: {str(e)[:200] or 'no detail'}"
+            record_delivery_attempt(delivery_outcome(None, retryable=True))
         if on_attempt:
             await on_attempt(attempt, error)
         if not retry or attempt > retries:

@@ -33,6 +33,7 @@ from btcforecast.evaluation import POINT_QUANTILE, BacktestReport, backtest_repo
 from btcforecast.features import WINDOW, compute_features, windows_for_range
 from btcforecast.market import MarketStore, is_synthetic, source_of
 from facade.champion_plan import Segment, stitch_plan
+from facade.metrics import record_result_cache
 from facade.predictor_client import PredictorClient, QuantilePredictions
 from facade.time_range import OutOfData, check_range
 
@@ -238,6 +239,7 @@ class Forecaster:
         key = (self.model_name, version, start, end)
         windows, hours = windows_for_range(frames.features, start, end, WINDOW)
         predicted = self.cache.get(key)
+        record_result_cache(predicted is not None)
         if predicted is None:
             predicted = await self.predictor.infer(windows, version=version)
             self.cache.put(key, predicted)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from btcforecast.durable import open_durable
 from btcforecast.errors import ProjectError, Unavailable
+from facade.metrics import QueueStats
 
 log = logging.getLogger("facade.jobs")
 
@@ -92,6 +93,15 @@ class JobStore:
                 f"SELECT {_COLUMNS} FROM jobs WHERE status = 'pending' ORDER BY created_at"
             ).fetchall()
         return [_job(r) for r in rows]
+
+    def queue_stats(self) -> QueueStats:
+        """Jobs by status and the acceptance time of the oldest pending one (read at scrape time)."""
+        with self._lock:
+            counts = self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+            (oldest,) = self._conn.execute(
+                "SELECT MIN(created_at) FROM jobs WHERE status = 'pending'"
+            ).fetchone()
+        return QueueStats(by_state={status: n for status, n in counts}, oldest_pending_created_at=oldest)
 
     def set_result(self, job_id: str, result: dict[str, Any]) -> None:
         self._update(job_id, result=json.dumps(result))

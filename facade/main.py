@@ -23,10 +23,13 @@ from btcforecast.market import open_store
 from facade.api import errors
 from facade.api.routes import aliases, btc_info, champion, dashboard, health, jobs, predict, reload
 from facade.api.routes import evaluation as evaluation_routes
+from facade.api.routes import metrics as metrics_routes
 from facade.cluster_reload import ClusterReloader
 from facade.forecasts import Forecaster
+from facade.http_metrics import HttpMetrics
 from facade.job_steps import compute_job, deliver_job
 from facade.jobs import DeliveryWorker, JobStore
+from facade.metrics import FacadeMetrics, QueueStats
 from facade.predictor_client import PredictorClient
 from facade.reload import LocalReloader, Reloader
 from facade.settings import FacadeSettings, get_settings
@@ -40,6 +43,11 @@ def _reloader(settings: FacadeSettings, predictor: PredictorClient) -> Reloader:
     if settings.reload_mode == "cluster":
         return ClusterReloader(settings)
     return LocalReloader(predictor)
+
+
+def _queue_stats(app: FastAPI) -> QueueStats | None:
+    store: JobStore | None = getattr(app.state, "jobs", None)
+    return store.queue_stats() if store is not None else None
 
 
 def create_app(
@@ -105,10 +113,13 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = FacadeMetrics(functools.partial(_queue_stats, app))
     errors.install(app)
     for module in (health, reload, predict, champion, aliases, btc_info, jobs, dashboard):
         app.include_router(module.router)
     app.include_router(evaluation_routes.router)  # GET /evaluation: the operator's quality gate
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(metrics_routes.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(HttpMetrics, observe=app.state.metrics.observe_request)  # outermost: sees every answer
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from btcf_operator import gate as g
+from btcf_operator import metrics
 from btcf_operator.evaluation import GateNoData, GateUnavailable, request_evaluation
 from btcf_operator.status import Phase, Reason, condition_reason, gate_blocked_status
 from btcf_operator.step import Context, Step, write_status
@@ -36,14 +37,17 @@ async def quality_gate(ctx: Context, step: Step, candidate: str, incumbent: str)
             timeout=settings.gate_timeout,
         )
     except GateNoData as e:
+        metrics.record_gate_decision("no_data")
         record = g.no_verdict_record(candidate, incumbent, spec.gate, g.Verdict.NO_DATA, str(e))
         await _hold_back(ctx, step, record, reason=Reason.GATE_NO_DATA, detail=str(e))
         return None
     except GateUnavailable as e:
+        metrics.record_gate_decision("unavailable")
         record = g.no_verdict_record(candidate, incumbent, spec.gate, g.Verdict.UNAVAILABLE, str(e))
         await _hold_back(ctx, step, record, reason=Reason.GATE_UNAVAILABLE, detail=str(e))
         return None
     decision = g.decide(evaluation, spec.gate)
+    metrics.record_gate_decision("passed" if decision.passed else "refused")
     record = g.gate_record(evaluation, spec.gate, decision, ctx.clock())
     if not decision.passed:
         await _hold_back(ctx, step, record, reason=Reason.QUALITY_GATE, detail=record["message"])

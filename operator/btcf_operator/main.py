@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import kopf
 
+from btcf_operator import metrics
 from btcf_operator.follow import Followers, follow
 from btcf_operator.kube import KubeApi
 from btcf_operator.reconcile import reconcile
@@ -58,6 +59,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         post_event=post_event,
     )
     memo.followers = Followers()
+    if config.metrics_port is not None:
+        memo.metrics_server = await metrics.serve(config.metrics_host, config.metrics_port)
 
 
 @kopf.on.cleanup()
@@ -69,6 +72,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     if ctx is not None:
         await ctx.http.aclose()
         ctx.kube.close()
+    server = memo.get("metrics_server")
+    if server is not None:
+        await server.cleanup()
 
 
 def _state(memo: kopf.Memo) -> ObjectState:
@@ -106,6 +112,7 @@ async def track(
     key = (namespace, name)
     if type == "DELETED" or meta.get("deletionTimestamp"):
         await followers.stop(key)
+        metrics.forget(namespace, name)
         return
     state = _state(memo)
     followers.ensure(key, lambda: follow(memo.ctx, namespace, name, state))

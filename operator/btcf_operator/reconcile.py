@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from btcf_operator import metrics
 from btcf_operator.gatekeeper import quality_gate
 from btcf_operator.plan import Action, needs_resolving_status, plan
 from btcf_operator.registry import AliasNotFoundError, RegistryUnavailable
@@ -48,8 +49,18 @@ async def reconcile(ctx: Context, namespace: str, name: str, state: ObjectState,
 
     Returns False when the resource no longer exists (nothing was done), else True. Raises
     ``SpecError`` (a spec to fix), :class:`RetryLater` and :class:`InvalidTarget` (the status says
-    why; look again after their ``delay``).
+    why; look again after their ``delay``). Every step is counted by outcome (:mod:`metrics`).
     """
+    try:
+        found = await _step(ctx, namespace, name, state, force=force)
+    except Exception as e:  # a cancelled step (operator stopping) is not counted
+        metrics.record_reconcile(True, e)
+        raise
+    metrics.record_reconcile(found, None)
+    return found
+
+
+async def _step(ctx: Context, namespace: str, name: str, state: ObjectState, *, force: bool) -> bool:
     async with state.lock:
         try:
             body = await ctx.kube.get_modelalias(namespace, name)
@@ -71,6 +82,8 @@ async def reconcile(ctx: Context, namespace: str, name: str, state: ObjectState,
                 await follow_alias(ctx, step, state)
         except TargetError as e:
             await _invalid_target(ctx, step, state, e)
+        finally:
+            metrics.record_phase(namespace, name, step.status.get("phase"))
         return True
 
 
@@ -156,6 +169,7 @@ async def start_change(ctx: Context, step: Step, version: str) -> None:
         gate=gate_record,
     )
     await write_status(ctx, step, new)
+    metrics.record_rollout_started(str(spec.strategy))
     ctx.post_event(
         step.body, "Normal", strategy.started, f"{spec.alias}: version {previous or 'none'} -> {version}"
     )

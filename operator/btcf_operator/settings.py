@@ -46,6 +46,10 @@ class OperatorSettings(CoreSettings):
     gate_timeout: float = Field(
         120.0, gt=0, description="HTTP timeout of one quality-gate backtest (two versions' inference)"
     )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="port of the Prometheus /metrics endpoint (unset: not served)"
+    )
+    metrics_host: str = Field("0.0.0.0", description="address the /metrics endpoint binds")
 
 
 @lru_cache

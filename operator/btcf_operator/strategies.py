@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
+from btcf_operator import metrics
 from btcf_operator.hotreload import ReloadOptions, ReloadOutcome, hot_reload
 from btcf_operator.spec import Spec, Strategy, TargetKind
 from btcf_operator.status import Reason, ready_status, rollout_failed_status
@@ -67,6 +68,7 @@ async def _finished(ctx: Context, step: Step, change: Change, *, reason: Reason,
         reason=reason,
     )
     await write_status(ctx, step, new)
+    metrics.record_rollout_completed(str(step.spec.strategy))
     ctx.post_event(step.body, "Normal", reason, summary)
 
 
@@ -84,6 +86,7 @@ async def _failed(
         detail=detail,
     )
     await write_status(ctx, step, new)
+    metrics.record_rollback(str(step.spec.strategy), str(reason))
     ctx.post_event(step.body, "Warning", reason, new["message"])
 
 

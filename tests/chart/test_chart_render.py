@@ -251,7 +251,7 @@ def test_helm_test_pod_checks_facade_health(render) -> None:
 
 
 def test_network_policies_open_each_serving_component_to_its_callers(render) -> None:
-    policies = find(render({}), "NetworkPolicy")
+    policies = find(render({"metrics": {"scrapers": []}}), "NetworkPolicy")  # scrapes: test_chart_metrics.py
     opened = {
         p["metadata"]["labels"]["app.kubernetes.io/component"] for p in policies if p["spec"]["ingress"]
     }
