@@ -15,11 +15,13 @@ Used by the operator (reconcile the ModelAlias that follows the alias) and by th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from btcforecast.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 ALIAS_CREATED = "model_version_alias.created"
 ALIAS_DELETED = "model_version_alias.deleted"
@@ -190,3 +194,26 @@ def register_webhook(
         secret=secret,
         status=WebhookStatus.ACTIVE,
     )
+
+
+async def keep_registered(
+    tracking_uri: str, name: str, url: str, secret: str, *, first_delay: float, max_delay: float
+) -> None:
+    """Register the webhook, retrying with backoff while MLflow is unreachable or refuses.
+
+    Started as a task when a component starts; its polling (or cache bound) covers meanwhile.
+    """
+    from btcforecast import registry  # the project's MLflow client settings; heavy, so not at import
+
+    delay = first_delay
+    while True:
+        try:
+            client = registry.connect(tracking_uri)
+            webhook = await asyncio.to_thread(register_webhook, client, name, url, secret)
+        except Exception as e:  # MLflow down, or refusing the URL: try again later
+            logger.warning("MLflow webhook %s not registered (retry in %.0f s): %s", name, delay, e)
+            await asyncio.sleep(delay)
+            delay = min(max_delay, delay * 2)
+            continue
+        logger.info("MLflow webhook %s registered (%s -> %s)", name, webhook.webhook_id, url)
+        return
