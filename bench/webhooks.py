@@ -76,9 +76,9 @@ async def time_moves(
     kube = KubeApi(api_client(str(kubeconfig)), timeout=10.0)
     took: list[float] = []
     with operator_process(kubeconfig, namespace, tracking_uri, work / f"{namespace}.log", env):
-        controller = asyncio.create_task(o.deployment_controller(kube, namespace))
+        await o.create(kube, namespace, "deployments", o.deployment("predictor"))
+        controller = asyncio.create_task(o.deployment_controller(kube, namespace))  # needs the Deployment
         try:
-            await o.create(kube, namespace, "deployments", o.deployment("predictor"))
             await o.create(
                 kube, namespace, "modelaliases", o.model_alias("ma", MODEL, ALIAS, poll_seconds=poll_seconds)
             )
