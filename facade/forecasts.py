@@ -1,8 +1,8 @@
 """The facade's use cases: forecasts for an alias, the stitched champion backtest, market bars.
 
-An alias is resolved to a version in MLflow here, once per request, and the predictor is asked
-for that version explicitly (never "whatever is live"), so results can be cached per
-(version, range): a moved alias resolves to another version and so to another cache entry,
+An alias is resolved to a version in MLflow here (an answer at most ``alias_cache_seconds`` old),
+and the predictor is asked for that version explicitly (never "whatever is live"), so results can
+be cached per (version, range): a moved alias resolves to another version and so to another cache entry,
 and a stale answer is never served. Market data, feature frames and windows are built here; the
 predictor only runs the network.
 
@@ -32,8 +32,9 @@ from btcforecast.errors import InputError, NotFound
 from btcforecast.evaluation import POINT_QUANTILE, BacktestReport, backtest_report
 from btcforecast.features import WINDOW, compute_features, windows_for_range
 from btcforecast.market import MarketStore, is_synthetic, source_of
+from facade.alias_cache import AliasCache
 from facade.champion_plan import Segment, stitch_plan
-from facade.metrics import record_result_cache
+from facade.metrics import record_alias_cache, record_result_cache
 from facade.predictor_client import PredictorClient, QuantilePredictions
 from facade.time_range import OutOfData, check_range
 
@@ -132,6 +133,7 @@ class Forecaster:
         model_name: str,
         champion_start: date,
         cache_size: int = 128,
+        alias_cache_seconds: float = 0.0,
     ) -> None:
         self.store = store
         self.mlflow = mlflow
@@ -144,6 +146,7 @@ class Forecaster:
         self._base_dates: dict[str, date | None] = {}
         self._last_resolved: dict[str, registry.ResolvedVersion] = {}
         self._last_aliases: dict[str, str] | None = None
+        self.alias_cache: AliasCache[registry.ResolvedVersion] = AliasCache(alias_cache_seconds)
 
     # --- data -----------------------------------------------------------------------------
     async def frames(self) -> _Frames:
@@ -177,11 +180,26 @@ class Forecaster:
     # last reached: versions are immutable and the predictor keeps loaded ones without MLflow. An
     # alias moved during the outage is followed as soon as MLflow answers again. /aliases and
     # /reload still answer 503 (they are about the registry itself).
+    # Resolutions are cached for at most ``alias_cache.ttl`` seconds (facade/alias_cache.py), and
+    # dropped at once when an MLflow webhook says the alias moved.
     async def aliases(self) -> dict[str, str]:
-        """The registry's aliases now (RegistryUnavailable when MLflow is down)."""
+        """The registry's aliases (RegistryUnavailable when MLflow is down)."""
+        cached = self.alias_cache.get_listing()
+        record_alias_cache(cached is not None)
+        if cached is not None:
+            return cached
+        asked_at = self.alias_cache.now()
         aliases = await asyncio.to_thread(registry.list_aliases, self.mlflow, self.model_name)
         self._last_aliases = aliases
+        self.alias_cache.put_listing(aliases, asked_at)
         return aliases
+
+    def alias_moved(self, model: str, alias: str) -> bool:
+        """An MLflow webhook reported ``alias`` of ``model`` set or deleted; True if it is ours."""
+        if model != self.model_name:
+            return False
+        self.alias_cache.invalidate(alias)
+        return True
 
     async def _aliases_for_forecast(self) -> dict[str, str]:
         try:
@@ -194,6 +212,11 @@ class Forecaster:
 
     async def resolve(self, alias: str) -> registry.ResolvedVersion:
         """The version ``alias`` points at; while MLflow is down, the one it pointed at last."""
+        cached = self.alias_cache.get(alias)
+        record_alias_cache(cached is not None)
+        if cached is not None:
+            return cached
+        asked_at = self.alias_cache.now()
         try:
             resolved = await asyncio.to_thread(registry.resolve, self.mlflow, self.model_name, alias)
         except registry.RegistryUnavailable:
@@ -205,6 +228,7 @@ class Forecaster:
             )
             return known
         self._last_resolved[alias] = resolved
+        self.alias_cache.put(alias, resolved, asked_at)
         return resolved
 
     async def base_date(self, version: str) -> date | None:

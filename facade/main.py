@@ -7,6 +7,7 @@ the facade uses for the predictor and for callbacks.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -20,8 +21,9 @@ from fastapi.staticfiles import StaticFiles
 from btcforecast import registry
 from btcforecast.bodylimit import BodySizeLimit
 from btcforecast.market import open_store
+from btcforecast.mlflow_webhooks import keep_registered
 from facade.api import errors
-from facade.api.routes import aliases, btc_info, champion, dashboard, health, jobs, predict, reload
+from facade.api.routes import aliases, btc_info, champion, dashboard, health, jobs, predict, reload, webhooks
 from facade.api.routes import evaluation as evaluation_routes
 from facade.api.routes import metrics as metrics_routes
 from facade.cluster_reload import ClusterReloader
@@ -48,6 +50,23 @@ def _reloader(settings: FacadeSettings, predictor: PredictorClient) -> Reloader:
 def _queue_stats(app: FastAPI) -> QueueStats | None:
     store: JobStore | None = getattr(app.state, "jobs", None)
     return store.queue_stats() if store is not None else None
+
+
+def _register_webhook(settings: FacadeSettings) -> asyncio.Task[None] | None:
+    """Register the facade's MLflow webhook in the background (MLflow may not be up yet)."""
+    secret = settings.webhook_secret
+    if not (settings.mlflow_webhook_url and secret):
+        return None
+    return asyncio.create_task(
+        keep_registered(
+            settings.mlflow_tracking_uri,
+            settings.webhook_name,
+            settings.mlflow_webhook_url,
+            secret,
+            first_delay=5.0,
+            max_delay=300.0,
+        )
+    )
 
 
 def create_app(
@@ -79,6 +98,7 @@ def create_app(
             model_name=settings.model_name,
             champion_start=settings.champion_start,
             cache_size=settings.result_cache_size,
+            alias_cache_seconds=settings.alias_cache_seconds,
         )
         job_store = JobStore(settings.jobs_db_path)
         worker = DeliveryWorker(
@@ -97,9 +117,12 @@ def create_app(
         app.state.worker = worker
         app.state.reloader = _reloader(settings, predictor)
         await worker.start()
+        registration = _register_webhook(settings)
         try:
             yield
         finally:
+            if registration is not None:
+                registration.cancel()
             await worker.stop()
             await app.state.reloader.aclose()
             job_store.close()
@@ -115,7 +138,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = FacadeMetrics(functools.partial(_queue_stats, app))
     errors.install(app)
-    for module in (health, reload, predict, champion, aliases, btc_info, jobs, dashboard):
+    for module in (health, reload, predict, champion, aliases, btc_info, jobs, dashboard, webhooks):
         app.include_router(module.router)
     app.include_router(evaluation_routes.router)  # GET /evaluation: the operator's quality gate
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

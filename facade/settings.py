@@ -9,12 +9,13 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from btcforecast.mlflow_webhooks import WebhookSettings
 from btcforecast.settings import CallbackSecretSettings, CoreSettings
 
 DEFAULT_ALLOWLIST = "127.0.0.1,localhost,::1"
 
 
-class FacadeSettings(CoreSettings, CallbackSecretSettings):
+class FacadeSettings(CoreSettings, CallbackSecretSettings, WebhookSettings):
     """Read from the environment (upper-cased field names)."""
 
     predictor_url: str = Field("http://127.0.0.1:8080", description="predictor base URL")
@@ -44,6 +45,10 @@ class FacadeSettings(CoreSettings, CallbackSecretSettings):
     result_cache_size: int = Field(
         128, ge=0, description="prediction results kept per (version, range), and as many backtest reports"
     )
+    alias_cache_seconds: float = Field(
+        5.0, ge=0, description="longest a resolved alias is served without asking MLflow again (0 = off)"
+    )
+    webhook_name: str = Field("btcf-facade", description="name of the facade's webhook in MLflow")
     facade_host: str = Field("127.0.0.1", description="address `python -m facade` binds")
     facade_port: int = Field(8000, ge=1, le=65535, description="port `python -m facade` listens on")
 

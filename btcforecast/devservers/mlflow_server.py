@@ -6,11 +6,14 @@ to a local folder, or to S3 when the settings name an S3 endpoint (the server al
 
 from __future__ import annotations
 
+import base64
+import os
 import shutil
 import sys
 from pathlib import Path
 
 from btcforecast.devservers.process import ManagedProcess, free_port
+from btcforecast.mlflow_webhooks import server_env
 from btcforecast.settings import CoreSettings
 
 ARTIFACTS_BUCKET = "mlflow"
@@ -56,6 +59,15 @@ def s3_artifacts(settings: CoreSettings, bucket: str = ARTIFACTS_BUCKET) -> tupl
     return f"s3://{bucket}/artifacts", env
 
 
+def webhook_encryption_key(state_dir: Path) -> str:
+    """The Fernet key MLflow encrypts webhook secrets with, kept beside its database across restarts."""
+    path = state_dir / "webhook-encryption.key"
+    if not path.exists():
+        path.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def mlflow_server(
     state_dir: Path,
     port: int | None = None,
@@ -66,6 +78,7 @@ def mlflow_server(
     state_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.update(server_env(webhook_encryption_key(state_dir)))  # webhooks to loopback peers
     if s3 is not None and s3.s3_endpoint_url:
         artifacts, s3_env = s3_artifacts(s3)
         env.update(s3_env)

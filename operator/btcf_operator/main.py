@@ -4,7 +4,8 @@ Handlers are thin: they find this resource's state, call :func:`btcf_operator.re
 and turn "try again later" into ``kopf.TemporaryError``. Create, resume (operator start) and spec
 changes act at once; a follower task per resource takes a short fixed-interval look
 (``PROGRESS_INTERVAL``) that checks a rollout in progress and asks MLflow again once
-``spec.pollSeconds`` have passed.
+``spec.pollSeconds`` have passed; with ``MLFLOW_WEBHOOK_SECRET`` set, MLflow's alias webhook wakes a
+follower at once (:mod:`btcf_operator.webhook`), and the poll is the fallback.
 
 The followers are plain asyncio tasks started and stopped from the resource's watch events, not
 kopf daemons or timers: kopf puts its finalizer on every resource that has a daemon, a timer or a
@@ -17,12 +18,14 @@ removes its finalizer from resources that no longer need it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import kopf
+from aiohttp import web
 
 from btcf_operator import metrics
 from btcf_operator.follow import Followers, follow
@@ -32,7 +35,9 @@ from btcf_operator.registry import AliasResolver
 from btcf_operator.settings import get_settings
 from btcf_operator.spec import SpecError
 from btcf_operator.step import Context, InvalidTarget, ObjectState, RetryLater
+from btcf_operator.webhook import AliasIndex, serve, webhook_app
 from btcforecast.kube import KubeError, KubeUnavailable, api_client
+from btcforecast.mlflow_webhooks import keep_registered
 from btcforecast.modelalias import GROUP, PLURAL, VERSION
 
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -61,6 +66,23 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo.followers = Followers()
     if config.metrics_port is not None:
         memo.metrics_server = await metrics.serve(config.metrics_host, config.metrics_port)
+    memo.aliases = AliasIndex()
+    secret = config.webhook_secret
+    if secret:  # the receiver: MLflow's alias events wake the followers (polling stays the fallback)
+        memo.webhook = await serve(
+            webhook_app(secret, memo.aliases), config.webhook_host, config.webhook_port
+        )
+        if config.mlflow_webhook_url:
+            memo.registration = asyncio.create_task(
+                keep_registered(
+                    config.mlflow_tracking_uri,
+                    config.webhook_name,
+                    config.mlflow_webhook_url,
+                    secret,
+                    first_delay=config.retry_initial_seconds,
+                    max_delay=config.retry_max_seconds,
+                )
+            )
 
 
 @kopf.on.cleanup()
@@ -68,6 +90,12 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     followers: Followers | None = memo.get("followers")
     if followers is not None:
         await followers.stop_all()
+    registration: asyncio.Task[None] | None = memo.get("registration")
+    if registration is not None:
+        registration.cancel()
+    webhook: web.AppRunner | None = memo.get("webhook")
+    if webhook is not None:
+        await webhook.cleanup()
     ctx: Context | None = memo.get("ctx")
     if ctx is not None:
         await ctx.http.aclose()
@@ -105,14 +133,22 @@ async def act_on_spec(name: str, namespace: str, memo: kopf.Memo, logger: loggin
 
 @kopf.on.event(*RESOURCE)
 async def track(
-    type: str | None, name: str, namespace: str, meta: Mapping[str, Any], memo: kopf.Memo, **_: Any
+    type: str | None,
+    name: str,
+    namespace: str,
+    meta: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
     """Keep one follower running per existing resource: started on any event, stopped on deletion."""
     followers: Followers = memo.followers
     key = (namespace, name)
     if type == "DELETED" or meta.get("deletionTimestamp"):
+        memo.aliases.remove(key)
         await followers.stop(key)
         metrics.forget(namespace, name)
         return
     state = _state(memo)
+    memo.aliases.update(key, spec, state)
     followers.ensure(key, lambda: follow(memo.ctx, namespace, name, state))

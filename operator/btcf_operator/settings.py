@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
+from btcforecast.mlflow_webhooks import WebhookSettings
 from btcforecast.settings import CoreSettings
 
 
-class OperatorSettings(CoreSettings):
+class OperatorSettings(CoreSettings, WebhookSettings):
     """Read from the environment (upper-cased field names)."""
 
     rollout_deadline_seconds: int = Field(
@@ -49,7 +50,18 @@ class OperatorSettings(CoreSettings):
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="port of the Prometheus /metrics endpoint (unset: not served)"
     )
-    metrics_host: str = Field("0.0.0.0", description="address the /metrics endpoint binds")
+    metrics_host: str = Field(
+        "127.0.0.1", description="address the /metrics endpoint binds (the chart: 0.0.0.0)"
+    )
+    webhook_host: str = Field("127.0.0.1", description="address the MLflow webhook receiver binds")
+    webhook_port: int = Field(8081, ge=1, le=65535, description="port of the MLflow webhook receiver")
+    webhook_name: str = Field("btcf-operator", description="name of the operator's webhook in MLflow")
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> OperatorSettings:
+        if self.mlflow_webhook_url and not self.mlflow_webhook_secret:
+            raise ValueError("MLFLOW_WEBHOOK_URL is set but MLFLOW_WEBHOOK_SECRET is not")
+        return self
 
 
 @lru_cache

@@ -72,6 +72,24 @@ class ObjectState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     next_poll: float = 0.0  # time.monotonic() when MLflow is next asked
     failures: int = 0  # consecutive failed attempts, for the backoff
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        """The alias moved (an MLflow webhook said so): the follower's next step, now, asks MLflow."""
+        self.woken.set()
+
+    async def nap(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if :meth:`wake` is called (before or during the nap).
+
+        A wake-up makes the alias due whatever a step running meanwhile set: that step may have
+        asked MLflow a moment before the alias moved.
+        """
+        try:
+            await asyncio.wait_for(self.woken.wait(), seconds)
+        except TimeoutError:
+            return
+        self.woken.clear()
+        self.next_poll = 0.0
 
     def failed_attempt(self, settings: OperatorSettings) -> float:
         """Count a failed attempt; the delay until the next one (exponential backoff)."""

@@ -114,7 +114,15 @@ def test_changed_object_store_keys_roll_the_pods_that_use_them(render, component
 
 def test_an_unchanged_release_keeps_its_checksums(render) -> None:
     """The tokens are generated when not given: given ones render the same checksum every time."""
-    values = {"secrets": {"apiToken": "a" * 40, "reloadToken": "b" * 40, "callbackSecret": "c" * 64}}
+    values = {
+        "secrets": {
+            "apiToken": "a" * 40,
+            "reloadToken": "b" * 40,
+            "callbackSecret": "c" * 64,
+            "webhookSecret": "d" * 64,
+            "webhookEncryptionKey": "e" * 43 + "=",
+        }
+    }
     assert (
         checksums(render(values), "facade")["checksum/secrets"]
         == checksums(render({**values, "facade": {"replicas": 1}}), "facade")["checksum/secrets"]

@@ -145,9 +145,15 @@ def test_mlflow_serves_artifacts_from_the_bucket_with_allowed_hosts(render) -> N
     assert env["MLFLOW_DISABLE_TELEMETRY"]["value"] == "true"
 
 
-def test_generated_secret_holds_the_three_tokens(render) -> None:
+def test_generated_secret_holds_the_three_tokens_and_the_webhook_keys(render) -> None:
     [secret] = [d for d in find(render({}), "Secret") if d["metadata"]["name"] == "btc-forecast-secrets"]
-    assert set(secret["data"]) == {"API_TOKEN", "RELOAD_TOKEN", "CALLBACK_SECRET"}
+    assert set(secret["data"]) == {
+        "API_TOKEN",
+        "RELOAD_TOKEN",
+        "CALLBACK_SECRET",
+        "MLFLOW_WEBHOOK_SECRET",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+    }
 
 
 def test_existing_secret_suppresses_the_generated_one(render) -> None:
@@ -255,11 +261,11 @@ def test_network_policies_open_each_serving_component_to_its_callers(render) -> 
     opened = {
         p["metadata"]["labels"]["app.kubernetes.io/component"] for p in policies if p["spec"]["ingress"]
     }
-    assert opened == {"facade", "callback", "mlflow", "minio", "predictor"}
+    assert opened == {"facade", "callback", "mlflow", "minio", "predictor", "operator"}
 
 
 def test_every_pod_of_the_release_is_closed_to_ingress_by_default(render) -> None:
-    """Jobs, the operator and the test pod accept no connections; the others only what is opened."""
+    """Jobs and the test pod accept no connections; the others only what is opened."""
     docs = render({})
     [deny] = [p for p in find(docs, "NetworkPolicy") if not p["spec"]["ingress"]]
     assert deny["spec"]["policyTypes"] == ["Ingress"]

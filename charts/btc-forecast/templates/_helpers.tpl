@@ -115,6 +115,15 @@ seccompProfile:
 {{- printf "http://%s:%d" (include "btcf.componentName" (dict "ctx" . "component" "mlflow")) (int .Values.mlflow.service.port) }}
 {{- end }}
 
+{{/* Where MLflow POSTs alias moves: webhooks.<component>.url, else the component's Service in-cluster. */}}
+{{- define "btcf.operatorWebhookUrl" -}}
+{{- .Values.webhooks.operator.url | default (printf "http://%s.%s.svc:%d/mlflow-webhook" (include "btcf.componentName" (dict "ctx" . "component" "operator")) .Release.Namespace (int .Values.webhooks.operator.port)) }}
+{{- end }}
+
+{{- define "btcf.facadeWebhookUrl" -}}
+{{- .Values.webhooks.facade.url | default (printf "http://%s.%s.svc:%d/mlflow-webhook" (include "btcf.componentName" (dict "ctx" . "component" "facade")) .Release.Namespace (int .Values.facade.service.port)) }}
+{{- end }}
+
 {{/* Where the operator's quality gate reaches the facade: operator.facadeUrl, else this release's facade Service. */}}
 {{- define "btcf.facadeUrl" -}}
 {{- if .Values.operator.facadeUrl }}
@@ -196,13 +205,16 @@ keys: keys of the app Secret; s3: the object-store keys too; extra: more project
   value: {{ include "btcf.secretsDir" . }}
 {{- end }}
 
-{{/* A value kept across upgrades: the given one, else the one in the live Secret, else random. */}}
+{{/* A value kept across upgrades: the given one, else the one in the live Secret, else random
+(.random if given, else .length alphanumerics). */}}
 {{- define "btcf.stableSecretValue" -}}
 {{- $given := .given -}}
 {{- if $given -}}
 {{- $given -}}
 {{- else if and .existing .existing.data (hasKey .existing.data .key) -}}
 {{- index .existing.data .key | b64dec -}}
+{{- else if .random -}}
+{{- .random -}}
 {{- else -}}
 {{- randAlphaNum (int (.length | default 40)) -}}
 {{- end -}}
