@@ -31,6 +31,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 ROOT = Path(__file__).resolve().parents[1]
+# This file is bench/predictor.py: its folder off the path, so that ``import predictor`` is the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 N_SEQUENTIAL = 300
 N_CONCURRENT = 800
 N_BIG = 20
@@ -209,20 +211,24 @@ async def measure(
     return rows
 
 
-async def single_window_rounds(pred: str, ref: str, one: np.ndarray, rounds: int) -> list[tuple]:
+async def single_window_rounds(pred: str, ref: str, logged: str, one: np.ndarray, rounds: int) -> list[tuple]:
     """Single-window p50 of the predictor (v2, v1) and the reference, side by side in ``rounds`` rounds.
 
     Each round sends ``N_ROUND`` sequential requests to each server in turn, so both see the same
-    machine; the rows give the median over rounds of each p50 and of the per-round ratio.
+    machine; the rows give the median over rounds of each p50 and of the per-round ratio. ``logged``
+    is the predictor with KServe's per-request log lines on (its defaults: latency line, timing
+    middleware, uvicorn access log), to show what they cost.
     """
     v2_body, v1_body = v2_json(one), {"instances": one.tolist()}
-    p50s: dict[str, list[float]] = {"v2": [], "v1": [], "ref": []}
+    p50s: dict[str, list[float]] = {"v2": [], "v1": [], "logged": [], "ref": []}
     async with (
         httpx.AsyncClient(base_url=pred, timeout=60, trust_env=False) as p,
         httpx.AsyncClient(base_url=ref, timeout=60, trust_env=False) as r,
+        httpx.AsyncClient(base_url=logged, timeout=60, trust_env=False) as g,
     ):
         sends = {
             "v2": (p, lambda c: c.post("/v2/models/btc-lstm/infer", json=v2_body)),
+            "logged": (g, lambda c: c.post("/v2/models/btc-lstm/infer", json=v2_body)),
             "v1": (p, lambda c: c.post("/v1/models/btc-lstm:predict", json=v1_body)),
             "ref": (r, lambda c: c.post("/predict", json=v1_body)),
         }
@@ -231,19 +237,22 @@ async def single_window_rounds(pred: str, ref: str, one: np.ndarray, rounds: int
                 p50s[key].append((await timed(client, N_ROUND, 1, send))[0])
     med = {k: statistics.median(v) for k, v in p50s.items()}
     ratio = {
-        k: statistics.median(a / b for a, b in zip(p50s[k], p50s["ref"], strict=True)) for k in ("v2", "v1")
+        k: statistics.median(a / b for a, b in zip(p50s[k], p50s["ref"], strict=True))
+        for k in ("v2", "v1", "logged")
     }
     print(
         f"single window, concurrency 1, {rounds} rounds of {N_ROUND} requests: "
         f"v2 / reference p50 = {ratio['v2']:.2f}x (per round: "
         + ", ".join(f"{a / b:.2f}" for a, b in zip(p50s["v2"], p50s["ref"], strict=True))
-        + f"), v1 / reference = {ratio['v1']:.2f}x",
+        + f"), v1 / reference = {ratio['v1']:.2f}x, v2 with KServe's per-request logs on / reference = "
+        f"{ratio['logged']:.2f}x",
         flush=True,
     )
     nan = float("nan")
     return [
         (f"1 window v2, conc. 1, rounds ({ratio['v2']:.2f}x ref)", "predictor", med["v2"], nan, 0.0),
         (f"1 window v1, conc. 1, rounds ({ratio['v1']:.2f}x ref)", "predictor", med["v1"], nan, 0.0),
+        (f"1 window v2, logs on, rounds ({ratio['logged']:.2f}x ref)", "predictor", med["logged"], nan, 0.0),
         ("1 window, conc. 1, rounds", "reference", med["ref"], nan, 0.0),
     ]
 
@@ -456,7 +465,7 @@ def main() -> None:
                     client, registry.resolve(client, "btc-lstm", version=v), tmp / "state" / "models"
                 )
             model_dir = tmp / "state" / "models" / "btc-lstm" / versions[0]
-            pport, rport = free_port(), free_port()
+            pport, rport, lport = free_port(), free_port(), free_port()
             env = {
                 "MLFLOW_TRACKING_URI": mlflow.url,
                 "STATE_DIR": str(tmp / "state"),
@@ -465,6 +474,14 @@ def main() -> None:
             pred = predictor_process(
                 pport, env, tmp / "predictor.log", ready_path="/v2/models/btc-lstm/ready", cwd=ROOT
             )
+            logged = predictor_process(
+                lport,
+                {**env, "ACCESS_LOG": "true"},
+                tmp / "predictor-logged.log",
+                ready_path="/v2/models/btc-lstm/ready",
+                extra_args=["--enable_latency_logging", "true"],
+                cwd=ROOT,
+            )
             ref = ManagedProcess(
                 "reference",
                 [sys.executable, __file__, "--reference-server", str(rport), str(model_dir)],
@@ -472,9 +489,11 @@ def main() -> None:
                 log_path=tmp / "reference.log",
                 ready_port=rport,
             )
-            with pred, ref:
+            with pred, ref, logged:
                 httpx.get(f"{pred.url}/v2/health/ready", timeout=5)
-                rows = asyncio.run(single_window_rounds(pred.url, ref.url, windows[:1], args.rounds))
+                rows = asyncio.run(
+                    single_window_rounds(pred.url, ref.url, logged.url, windows[:1], args.rounds)
+                )
                 if not args.single_window:
                     rows += asyncio.run(measure(pred.url, ref.url, windows, versions[1], versions[0]))
             pred_app = in_process_predictor(mlflow.url, tmp / "inprocess")
