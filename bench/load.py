@@ -296,9 +296,12 @@ def references(
     infer, predict = {}, {}
     for v in versions:
         loaded = registry.load_version(client, registry.resolve(client, MODEL, version=v), cache)
+        point = loaded.config.point_index  # the median: v2's first output and /predict's "prediction"
         with torch.inference_mode():
-            infer[v] = loaded.model(torch.from_numpy(np.ascontiguousarray(infer_windows))).numpy()
-            predict[v] = np.round(loaded.model(torch.from_numpy(windows)).numpy().astype(np.float64), 2)
+            infer[v] = loaded.model(torch.from_numpy(np.ascontiguousarray(infer_windows))).numpy()[:, point]
+            predict[v] = np.round(
+                loaded.model(torch.from_numpy(windows)).numpy()[:, point].astype(np.float64), 2
+            )
     gap = float(np.abs(predict[versions[0]] - predict[versions[1]]).max())
     if gap < 0.05:
         raise SystemExit(f"the two versions predict nearly the same ({gap:.3f} USD): mixing would go unseen")

@@ -66,6 +66,31 @@ def start_operator(work: Path, tracking_uri: str, startup: dict[str, float]) -> 
     return load.timed_start(operator, startup)
 
 
+READY = {
+    "mlflow": "/health",
+    "predictor": "/v2/health/ready (version loaded, warm-up passed)",
+    "facade": "/health",
+    "callback": "/health",
+    "operator": "kopf /healthz",
+}
+
+
+def print_startup(starts: dict[str, list[float]], floors: dict[str, float], repeat: int) -> None:
+    print(
+        f"\nstart-up, spawn to ready ({repeat} starts each; load average now "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n"
+    )
+    print("| component | ready when | first start s | restarts s (median) |")
+    print("| --- | --- | ---: | ---: |")
+    for name in ORDER:
+        first_start, restarts = starts[name][0], starts[name][1:]
+        again = f"{statistics.median(restarts):.1f}" if restarts else "-"
+        print(f"| {name} | {READY[name]} | {first_start:.1f} | {again} |")
+    for label, seconds in floors.items():
+        print(f"| {label} (scale, median) | exit | | {seconds:.1f} |")
+    print(flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="starts per component (median reported)")
@@ -98,29 +123,17 @@ def main(argv: list[str] | None = None) -> int:
                 load.timed_start(procs[name], again)
                 starts[name].append(again[name])
         floors = interpreter_floor(args.repeat)
+        print_startup(starts, floors, args.repeat)
         code = asyncio.run(load.run(args, procs, versions, bars, work, memory))
     finally:
         for p in reversed(list(procs.values())):
             p.stop()
     print(
-        f"\nstart-up, spawn to ready ({args.repeat} starts each; load average now "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n"
+        f"\npeak memory under the load (VmHWM since start, children included; load average now "
+        f"{os.getloadavg()[0]:.1f})\n\n| component | VmHWM MiB |\n| --- | ---: |"
     )
-    print("| component | ready when | first start s | restarts s (median) | VmHWM MiB under load |")
-    print("| --- | --- | ---: | ---: | ---: |")
-    ready = {
-        "mlflow": "/health",
-        "predictor": "/v2/health/ready (version loaded, warm-up passed)",
-        "facade": "/health",
-        "callback": "/health",
-        "operator": "kopf /healthz",
-    }
     for name in ORDER:
-        first_start, restarts = starts[name][0], starts[name][1:]
-        again = f"{statistics.median(restarts):.1f}" if restarts else "-"
-        print(f"| {name} | {ready[name]} | {first_start:.1f} | {again} | {memory.get(name, 0) / 2**20:.0f} |")
-    for label, seconds in floors.items():
-        print(f"| {label} (scale, median) | exit | | {seconds:.1f} | |")
+        print(f"| {name} | {memory.get(name, 0) / 2**20:.0f} |")
     if code == 0:
         shutil.rmtree(work, ignore_errors=True)
     return code
