@@ -12,8 +12,10 @@ the MLflow alias ``production`` moves to the other version and the live model is
 through the facade's ``/reload`` and the predictor's reload endpoint. Each answer is checked against
 the outputs of the version it names, computed here from the same registered files: an answer mixing
 versions, or labelled with one version and carrying another's numbers, counts as mixed. Prints
-requests served, p50/p99 latency per target, the peak RSS of each process (sampled every 0.5 s,
-children included) and exits non-zero on any failed, 5xx or mixed answer.
+requests served, p50/p99 latency per target, the peak memory of each process (RSS sampled every
+0.5 s, and the kernel's high-water mark VmHWM, children included) and exits non-zero on any failed,
+5xx or mixed answer. ``bench/startup.py`` starts the same stack (plus the receiver and the operator),
+timing each start, and runs this load on it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ API_TOKEN = "bench-api-token"
 RELOAD_TOKEN = "bench-reload-token"
 INFER_WINDOWS = 8
 SAMPLE_EVERY = 0.5
+MLFLOW_READY_TIMEOUT = 300.0  # a loaded 2-core machine can take minutes to start MLflow
 
 
 @dataclass
@@ -96,6 +99,34 @@ def tree_rss(pid: int) -> int:
         with contextlib.suppress(psutil.NoSuchProcess):
             total += p.memory_info().rss
     return total
+
+
+def vm_hwm(pid: int) -> int:
+    """Peak RSS in bytes since the process started (VmHWM), summed over the process and its descendants.
+
+    Summed high-water marks of several processes bound the tree's peak from above (they need not
+    coincide); MLflow is the only tree here with more than one process.
+    """
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(OSError, psutil.NoSuchProcess, StopIteration):
+            status = Path(f"/proc/{p.pid}/status").read_text()
+            kib = next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]
+            total += int(kib) * 1024
+    return total
+
+
+def timed_start(process: ManagedProcess, startup: dict[str, float]) -> ManagedProcess:
+    """Start ``process`` and record seconds from spawning it to its ready check answering."""
+    began = time.perf_counter()
+    process.start()
+    startup[process.name] = time.perf_counter() - began
+    return process
 
 
 async def sample_memory(pids: dict[str, int], peaks: dict[str, int], stop: asyncio.Event) -> None:
@@ -209,11 +240,17 @@ async def reloader(
     return flips
 
 
-def start_stack(work: Path, bars: pd.DataFrame, procs: dict[str, ManagedProcess]) -> list[str]:
-    """Start MLflow (two registered versions), the predictor and the facade into ``procs``."""
+def start_stack(
+    work: Path, bars: pd.DataFrame, procs: dict[str, ManagedProcess], startup: dict[str, float] | None = None
+) -> list[str]:
+    """Start MLflow (two registered versions), the predictor and the facade into ``procs``.
+
+    ``startup`` receives each one's seconds from spawn to ready (the predictor's ready: a version live).
+    """
+    startup = {} if startup is None else startup
     market = work / "market.parquet"
     LocalParquetStore(market).write(bars)
-    procs["mlflow"] = mlflow_server(work / "mlflow").start()
+    procs["mlflow"] = timed_start(mlflow_server(work / "mlflow", ready_timeout=MLFLOW_READY_TIMEOUT), startup)
     uri = procs["mlflow"].url
     client = registry.connect(uri)
     t0 = time.perf_counter()
@@ -232,7 +269,7 @@ def start_stack(work: Path, bars: pd.DataFrame, procs: dict[str, ManagedProcess]
         "RELOAD_TOKEN": RELOAD_TOKEN,
     }
     port = free_port()
-    procs["predictor"] = predictor_process(port, env, work / "predictor.log").start()
+    procs["predictor"] = timed_start(predictor_process(port, env, work / "predictor.log"), startup)
     port = free_port()
     facade_env = {
         **env,
@@ -242,7 +279,7 @@ def start_stack(work: Path, bars: pd.DataFrame, procs: dict[str, ManagedProcess]
         "API_TOKEN": API_TOKEN,
         "RESULT_CACHE_SIZE": "0",
     }
-    procs["facade"] = facade_process(port, facade_env, work / "facade.log").start()
+    procs["facade"] = timed_start(facade_process(port, facade_env, work / "facade.log"), startup)
     return versions
 
 
@@ -259,9 +296,12 @@ def references(
     infer, predict = {}, {}
     for v in versions:
         loaded = registry.load_version(client, registry.resolve(client, MODEL, version=v), cache)
+        point = loaded.config.point_index  # the median: v2's first output and /predict's "prediction"
         with torch.inference_mode():
-            infer[v] = loaded.model(torch.from_numpy(np.ascontiguousarray(infer_windows))).numpy()
-            predict[v] = np.round(loaded.model(torch.from_numpy(windows)).numpy().astype(np.float64), 2)
+            infer[v] = loaded.model(torch.from_numpy(np.ascontiguousarray(infer_windows))).numpy()[:, point]
+            predict[v] = np.round(
+                loaded.model(torch.from_numpy(windows)).numpy()[:, point].astype(np.float64), 2
+            )
     gap = float(np.abs(predict[versions[0]] - predict[versions[1]]).max())
     if gap < 0.05:
         raise SystemExit(f"the two versions predict nearly the same ({gap:.3f} USD): mixing would go unseen")
@@ -274,7 +314,9 @@ async def run(
     versions: list[str],
     bars: pd.DataFrame,
     work: Path,
+    memory: dict[str, int] | None = None,
 ) -> int:
+    """Run the clients and the reloader; print the tables; ``memory`` receives each process's VmHWM."""
     windows, infer_ref, predict_ref, hours = references(procs["mlflow"].url, versions, bars, work / "ref")
     content = json.dumps(
         {
@@ -323,6 +365,9 @@ async def run(
         elapsed = time.monotonic() - started
         stop.set()
         await sampler
+    hwm = {name: vm_hwm(pid) for name, pid in pids.items()}
+    if memory is not None:
+        memory.update(hwm)
 
     print(
         f"\n{args.clients} clients ({n_facade} facade, {n_predictor} predictor) for {elapsed:.0f} s, "
@@ -344,9 +389,9 @@ async def run(
             f"| {name} | {served} | {served / elapsed:.0f} | {percentile(t.latencies, 50):.1f} | "
             f"{percentile(t.latencies, 99):.1f} | {t.failed} | {t.status_5xx} | {t.mixed} | {by_version} |"
         )
-    print("\n| process | peak RSS MiB |\n| --- | ---: |")
+    print("\n| process | peak RSS sampled MiB | VmHWM MiB (since start) |\n| --- | ---: | ---: |")
     for name, peak in peaks.items():
-        print(f"| {name} | {peak / 2**20:.0f} |")
+        print(f"| {name} | {peak / 2**20:.0f} | {hwm.get(name, 0) / 2**20:.0f} |")
     problems = [*facade_tally.errors, *predictor_tally.errors, *reload_log]
     for line in problems:
         print(f"problem: {line}")

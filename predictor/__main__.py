@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model_version", help="serve this version instead of the alias (env MODEL_VERSION)")
     parser.add_argument("--mlflow_tracking_uri", help="MLflow server (env MLFLOW_TRACKING_URI)")
     parser.add_argument("--host", default="0.0.0.0", help="address to bind; 127.0.0.1 for local runs")
-    parser.set_defaults(model_name=None, enable_grpc=False)
+    parser.set_defaults(model_name=None, enable_grpc=False, enable_latency_logging=False)
     return parser.parse_args(argv)
 
 

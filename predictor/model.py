@@ -42,6 +42,7 @@ class ForecastModel(kserve.Model):
         self.load_error: str | None = None
         self._client = None
         self.swapper = Swapper(self._resolve, self._load, VersionCache(settings.version_cache_size))
+        self.metrics.cache_size.labels(model=name).set_function(lambda: len(self.swapper.cache))
 
     # --- loading -------------------------------------------------------------------------------
     @property
@@ -95,7 +96,6 @@ class ForecastModel(kserve.Model):
 
     def _mark_live(self, serving: Serving) -> None:
         self.metrics.set_live(self.name, serving.version)
-        self.metrics.cache_size.labels(model=self.name).set(len(self.swapper.cache))
 
     @property
     def live(self) -> Serving | None:
@@ -123,7 +123,6 @@ class ForecastModel(kserve.Model):
             serving = await self.swapper.select(alias, version)
         except NothingLive as e:
             raise ModelNotReady(self.name, str(e)) from e
-        self.metrics.cache_size.labels(model=self.name).set(len(self.swapper.cache))
         return serving
 
     async def predict(

@@ -127,13 +127,17 @@ def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:
         await dataplane.model_metadata(model_name)
         return await our_model(model_name).describe_version(model_version)
 
-    @router.post("/infer", response_model=None)
-    async def infer_live(model_name: str, request: Request) -> Response:
-        return await infer(model_name, request)
+    async def infer_live(request: Request) -> Response:
+        return await infer(request.path_params["model_name"], request)
 
-    @router.post("/versions/{model_version}/infer", response_model=None)
-    async def infer_version(model_name: str, model_version: str, request: Request) -> Response:
-        return await infer(model_name, request, model_version)
+    async def infer_version(request: Request) -> Response:
+        params = request.path_params
+        return await infer(params["model_name"], request, params["model_version"])
+
+    # Plain Starlette routes (whose paths the router's prefix does not reach): the hot path skips
+    # FastAPI's parameter solving, the body being ours to read.
+    router.add_route(f"{router.prefix}/infer", infer_live, methods=["POST"])
+    router.add_route(f"{router.prefix}/versions/{{model_version}}/infer", infer_version, methods=["POST"])
 
     @router.post("/reload", response_model=ReloadResponse)
     async def reload_model(

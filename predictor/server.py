@@ -6,11 +6,17 @@
 - The repository's ``load`` (re)loads what the server is configured to serve (KServe's does
   nothing), ``unload`` takes the model off the endpoints and a later ``load`` brings it back.
 - It binds the host it is given (KServe binds 0.0.0.0 only).
+- Per-request log lines are opt-in: KServe's timing middleware (two ``kserve.trace`` lines per request,
+  after matching the request's path against every route to name it) is added only with
+  ``--enable_latency_logging true``, and uvicorn's access log only with ``ACCESS_LOG=true``. Together
+  they were the largest part of what KServe adds to a single-window request (docs/predictor.md,
+  Figures); the same latencies are in ``/metrics`` (KServe's ``request_*_seconds`` histograms).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import kserve.model_server
 import torch
@@ -20,6 +26,7 @@ from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.rest.server import RESTServer
+from timing_asgi import TimingMiddleware
 
 from predictor import routes
 from predictor.model import ForecastModel
@@ -53,6 +60,22 @@ class PredictorRepository(ModelRepository):
             self._unloaded[name] = model
 
 
+class PredictorRESTServer(RESTServer):
+    """KServe's REST server; its timing middleware only when ``timing_log`` (it writes log lines only)."""
+
+    def __init__(self, *args: object, timing_log: bool, access_log: bool, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.timing_log = timing_log
+        if not access_log:  # what uvicorn does for access_log=False (KServe's config has it on)
+            logging.getLogger("uvicorn.access").handlers = []
+            logging.getLogger("uvicorn.access").propagate = False
+
+    def _add_middlewares(self, app: FastAPI) -> None:
+        super()._add_middlewares(app)
+        if not self.timing_log:
+            app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
+
+
 class PredictorServer(kserve.ModelServer):
     """Serves one :class:`ForecastModel`; ``run()`` blocks until SIGTERM/SIGINT."""
 
@@ -69,7 +92,7 @@ class PredictorServer(kserve.ModelServer):
     def rest_server(self) -> RESTServer:
         """KServe's REST server over ``kserve.model_server.app``, with our routes added first."""
         routes.install(kserve.model_server.app, self.model, self.dataplane, self.model_repository_extension)
-        rest = RESTServer(
+        rest = PredictorRESTServer(
             FASTAPI_APP_IMPORT_STRING,
             self.dataplane,
             self.model_repository_extension,
@@ -78,6 +101,8 @@ class PredictorServer(kserve.ModelServer):
             grace_period=self.grace_period,
             event_loop=self.event_loop,
             timeout_keep_alive=self.timeout_keep_alive,
+            timing_log=self.enable_latency_logging,
+            access_log=self.model.settings.access_log,
         )
         rest.config.host = self.host
         return rest

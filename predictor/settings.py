@@ -23,6 +23,7 @@ class PredictorSettings(CoreSettings):
         description="largest request body read (413 beyond); MAX_WINDOWS as JSON is about 20 MB",
     )
     version_cache_size: int = Field(16, ge=1, description="model versions kept loaded (LRU)")
+    access_log: bool = Field(False, description="log one line per request (uvicorn's access log)")
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads")
     load_retry_initial: float = Field(
         1.0, gt=0, description="first wait (s) before retrying a failed start-up load"

@@ -145,3 +145,11 @@ async def test_repository_load_and_unload_need_the_reload_token_when_one_is_set(
     assert predictor.model.ready
     allowed = await predictor.client.post(path, headers={"Authorization": "Bearer s3cret"})
     assert allowed.status_code == 200 and allowed.json() == {"name": "btc-lstm", action: True}
+
+
+async def test_cache_size_metric_counts_the_versions_kept_loaded(predictor):
+    await predictor.client.post(RELOAD, params={"alias": "backtest_20250327"})
+    text = (await predictor.client.get("/metrics")).text
+    kept = len(predictor.model.swapper.cache)
+    assert kept >= 1
+    assert f'btcf_predictor_version_cache_size{{model="btc-lstm"}} {float(kept)}' in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -182,3 +183,31 @@ def test_a_version_or_alias_that_cannot_exist_is_refused(
 ) -> None:
     with pytest.raises(InvalidInput, match=problem):
         requested_version(parameters, path)
+
+
+def test_values_on_the_edges_of_their_domains_are_accepted() -> None:
+    windows = valid_windows(3)
+    windows[0, :, SPEC.close_index] = np.finfo(np.float32).smallest_subnormal  # the smallest positive price
+    windows[1, :, FEATURES.index("hour_sin")] = 1.0
+    windows[1, :, FEATURES.index("hour_cos")] = -1.0
+    windows[2, :, FEATURES.index("range_hl")] = 0.0
+    windows[2, :, FEATURES.index("volume_z")] = np.finfo(np.float32).max  # finite: any value goes
+
+    assert np.array_equal(check_windows(windows, SPEC, 10), windows)
+
+
+@pytest.mark.parametrize(
+    ("feature", "value", "named"),
+    [
+        ("close", 0.0, "close must be a positive price"),
+        ("hour_sin", np.nextafter(np.float32(1.0), np.float32(2.0)), "hour_sin must lie in [-1, 1]"),
+        ("range_hl", -np.finfo(np.float32).smallest_subnormal, "range_hl must be >= 0"),
+        ("volume_z", np.inf, "NaN or infinite"),
+    ],
+)
+def test_a_value_just_past_its_domain_is_refused(feature: str, value: float, named: str) -> None:
+    windows = valid_windows(2)
+    windows[1, 5, FEATURES.index(feature)] = value
+
+    with pytest.raises(InvalidInput, match=re.escape(named)):
+        check_windows(windows, SPEC, 10)
