@@ -26,7 +26,7 @@ from facade.api.routes import evaluation as evaluation_routes
 from facade.cluster_reload import ClusterReloader
 from facade.forecasts import Forecaster
 from facade.job_steps import compute_job, deliver_job
-from facade.jobs import DeliveryWorker, JobStore
+from facade.jobs import DeliveryWorker, open_job_store
 from facade.predictor_client import PredictorClient
 from facade.reload import LocalReloader, Reloader
 from facade.settings import FacadeSettings, get_settings
@@ -72,7 +72,7 @@ def create_app(
             champion_start=settings.champion_start,
             cache_size=settings.result_cache_size,
         )
-        job_store = JobStore(settings.jobs_db_path)
+        job_store = open_job_store(settings.database, settings.jobs_db_path, settings.jobs_lease_seconds)
         worker = DeliveryWorker(
             job_store,
             functools.partial(compute_job, forecaster),
@@ -81,6 +81,8 @@ def create_app(
             retry_delay=lambda n: min(
                 settings.callback_backoff_max, settings.callback_backoff * 2 ** (n - 1)
             ),
+            max_jobs=settings.jobs_max_claimed,
+            poll_seconds=settings.jobs_poll_seconds,
         )
         app.state.predictor = predictor
         app.state.forecaster = forecaster
