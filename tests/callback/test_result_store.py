@@ -68,7 +68,9 @@ async def test_two_receivers_on_one_postgres_database_answer_a_redelivery_as_a_d
     body = json.dumps({"job_id": "shared"}).encode()
     answers = []
     for name in ("a", "b"):
-        settings = CallbackSettings(state_dir=tmp_path / name, callback_secret=SECRET, database_url=database_url)
+        settings = CallbackSettings(
+            state_dir=tmp_path / name, callback_secret=SECRET, database_url=database_url
+        )
         app = create_app(settings)
         async with (
             app.router.lifespan_context(app),
