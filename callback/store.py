@@ -9,6 +9,7 @@ nothing and is reported as a duplicate.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,16 +77,24 @@ class ResultStore:
 
 
 class PostgresResultStore(ResultStore):
-    """The same results in PostgreSQL, shared by every replica of the receiver."""
+    """The same results in PostgreSQL, shared by every replica of the receiver.
+
+    The table is ``callback_results``: the database may be shared with MLflow and the facade.
+    """
+
+    table = "callback_results"
 
     def __init__(self, url: str) -> None:
-        self._db = Postgres(url, [_SCHEMA])
+        self._db = Postgres(url, [self._sql(_SCHEMA)])
+
+    def _sql(self, sql: str) -> str:
+        return re.sub(r"\bresults\b", self.table, sql).replace("?", "%s")
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self._db.fetchall(sql.replace("?", "%s"), params)
+        return self._db.fetchall(self._sql(sql), params)
 
     def _exec(self, sql: str, params: tuple[Any, ...]) -> int:
-        return self._db.execute(sql.replace("?", "%s"), params)
+        return self._db.execute(self._sql(sql), params)
 
     def close(self) -> None:
         self._db.close()

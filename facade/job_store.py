@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     delivered_at DOUBLE PRECISION
 )
 """
-_INDEX = "CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (status, created_at)"
+_INDEX = "CREATE INDEX IF NOT EXISTS btcf_jobs_pending ON jobs (status, created_at)"
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,9 @@ def replica_id() -> str:
 
 
 class _SqlJobStore:
-    """The SQL both backends share; a backend supplies ``_rows``, ``_exec``, ``_now`` and ``_claim``."""
+    """The SQL both backends share; a backend supplies ``_rows``, ``_exec``, ``_now`` and ``claim``."""
 
+    table = "jobs"
     owner: str
     lease_seconds: float
     _now: str  # SQL expression: the database's clock in epoch seconds
@@ -261,7 +263,12 @@ class SqliteJobStore(_SqlJobStore):
 
 
 class PostgresJobStore(_SqlJobStore):
-    """Jobs in a PostgreSQL database shared by every facade replica."""
+    """Jobs in a PostgreSQL database shared by every facade replica.
+
+    The table is ``facade_jobs``: the database may be shared with MLflow, which has a ``jobs`` table.
+    """
+
+    table = "facade_jobs"
 
     _now = "extract(epoch from clock_timestamp())::double precision"
 
@@ -270,13 +277,17 @@ class PostgresJobStore(_SqlJobStore):
     ) -> None:
         self.owner, self.lease_seconds = owner or replica_id(), lease_seconds
         columns = [f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {c} {k}" for c, k in _CLAIM_COLUMNS.items()]
-        self._db = Postgres(url, [_TABLE, *columns, _INDEX])
+        self._db = Postgres(url, [self._sql(s) for s in (_TABLE, *columns, _INDEX)])
+
+    def _sql(self, sql: str) -> str:
+        """Our table's name and psycopg's placeholders."""
+        return re.sub(r"\bjobs\b", self.table, sql).replace("?", "%s")
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self._db.fetchall(sql.replace("?", "%s"), params)
+        return self._db.fetchall(self._sql(sql), params)
 
     def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        return self._db.execute(sql.replace("?", "%s"), params)
+        return self._db.execute(self._sql(sql), params)
 
     def claim(self, limit: int, *, include_own: bool = False) -> list[Job]:
         own = (self.owner,) if include_own else ()
@@ -285,7 +296,8 @@ class PostgresJobStore(_SqlJobStore):
             f" SELECT job_id FROM jobs WHERE {self._claimable(include_own)}"
             " ORDER BY created_at LIMIT ? FOR UPDATE SKIP LOCKED)"
             f" RETURNING {_COLUMNS}"
-        ).replace("?", "%s")
+        )
+        sql = self._sql(sql)
         params = (self.owner, self.lease_seconds, *own, limit)
         rows = self._db.transaction(lambda conn: conn.execute(sql, params).fetchall())
         return sorted((_job(r) for r in rows), key=lambda j: j.created_at)

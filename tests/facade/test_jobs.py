@@ -294,3 +294,16 @@ async def test_an_undelivered_job_is_failed_with_the_delivery_error(store: JobSt
     worker.submit(job)
     done = await finished(store, job.job_id)
     assert (done.status, done.last_error, done.attempts) == ("failed", "HTTP 400", 1)
+
+
+def test_the_postgres_queue_shares_a_database_with_mlflows_own_jobs_table(database_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, job_name TEXT)")  # MLflow 3 has one
+    store = PostgresJobStore(database_url, owner="replica-a")
+    try:
+        job = store.create("predict", {}, URL)
+        assert store.get(job.job_id) == job
+    finally:
+        store.close()
