@@ -103,6 +103,10 @@ class JobStore(Protocol):
         """Extends every lease this owner still holds; how many."""
         ...
 
+    def release(self) -> int:
+        """Ends every lease this owner holds on a pending job (a replica stopping); how many."""
+        ...
+
     def start_delivery(self, job_id: str) -> None: ...
 
     def set_result(self, job_id: str, result: dict[str, Any]) -> None: ...
@@ -161,6 +165,11 @@ class _SqlJobStore:
         return self._exec(
             f"UPDATE jobs SET lease_until = {self._now} + ? WHERE claimed_by = ? AND status = 'pending'",
             (self.lease_seconds, self.owner),
+        )
+
+    def release(self) -> int:
+        return self._exec(
+            "UPDATE jobs SET lease_until = NULL WHERE claimed_by = ? AND status = 'pending'", (self.owner,)
         )
 
     def start_delivery(self, job_id: str) -> None:

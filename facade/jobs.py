@@ -106,6 +106,7 @@ class DeliveryWorker:
                 log.exception("claiming or renewing callback jobs failed; retrying")
 
     async def stop(self) -> None:
+        """Cancels the work and hands unfinished jobs back, for another replica to take at once."""
         tasks = list(self._tasks.values())
         if self._poller is not None:
             tasks.append(self._poller)
@@ -114,6 +115,10 @@ class DeliveryWorker:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):  # best effort: otherwise the leases simply run out
+            released = await asyncio.to_thread(self.store.release)
+            if released:
+                log.info("handed %d unfinished callback job(s) back to the queue", released)
 
     async def _run(self, job: Job) -> None:
         try:

@@ -307,3 +307,23 @@ def test_the_postgres_queue_shares_a_database_with_mlflows_own_jobs_table(databa
         assert store.get(job.job_id) == job
     finally:
         store.close()
+
+
+async def test_a_stopped_worker_hands_its_unfinished_jobs_to_another_replica_at_once(
+    replicas: StoreFactory,
+) -> None:
+    stopping, other = replicas("stopping"), replicas("other")
+    started = asyncio.Event()
+
+    async def stuck(job: Job) -> dict[str, Any]:
+        started.set()
+        await asyncio.Event().wait()
+        return {}
+
+    worker = DeliveryWorker(stopping, stuck, delivered)
+    job = stopping.create("predict", {}, URL)
+    worker.submit(job)
+    await started.wait()
+    assert other.claim(10) == []
+    await worker.stop()
+    assert [j.job_id for j in other.claim(10)] == [job.job_id]
