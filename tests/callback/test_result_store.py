@@ -81,3 +81,13 @@ async def test_two_receivers_on_one_postgres_database_answer_a_redelivery_as_a_d
             )
             answers.append(response.json()["status"])
     assert answers == ["stored", "duplicate"]
+
+
+def test_the_database_url_may_come_as_a_mounted_secret_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "DATABASE_URL").write_text("postgresql://btcf:pw@db:5432/btcf\n")
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert CallbackSettings().database == "postgresql://btcf:pw@db:5432/btcf"
+    assert "pw" not in repr(CallbackSettings())
