@@ -16,7 +16,7 @@ from btcforecast.signing import SIGNATURE_HEADER
 from callback import errors
 from callback.metrics import ReceiverMetrics
 from callback.settings import CallbackSettings, get_settings
-from callback.store import ResultStore, StoredResult
+from callback.store import ResultStore, StoredResult, open_result_store
 from callback.verify import check_signature, parse_result, read_limited
 
 
@@ -68,7 +68,7 @@ def create_app(settings: CallbackSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = ResultStore(settings.db_path)
+        app.state.store = open_result_store(settings.database, settings.db_path)
         try:
             yield
         finally:

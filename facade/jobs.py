@@ -1,147 +1,27 @@
-"""Asynchronous prediction jobs: a durable sqlite (WAL) store and the worker that delivers them.
+"""Asynchronous prediction jobs: the worker that runs each accepted job to its delivery.
 
-Accepting a job with a callback URL is a promise to deliver it, so the job is committed before
-the 202 answer, its result is committed before the first delivery attempt, and every attempt is
-recorded. On start the worker resumes every job still pending: it recomputes a result that was
-never stored and redelivers one that was; the receiver is idempotent on ``job_id``.
+The job store (``facade.job_store``: sqlite, or PostgreSQL shared by replicas) holds the promise:
+the job is committed before the 202 answer, its result before the first delivery attempt, and every
+attempt is recorded. The worker runs the jobs it owns: those its replica accepted, and those it
+claims from the store, on start and then every ``poll_seconds`` (jobs nobody holds a live lease on:
+never claimed, or left by a replica that died). While it works it renews its leases. It recomputes a
+result that was never stored and redelivers one that was; the receiver is idempotent on ``job_id``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import time
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from btcforecast.durable import open_durable
 from btcforecast.errors import ProjectError, Unavailable
-from facade.metrics import QueueStats
+from facade.job_store import Job, JobStatus, JobStore, open_job_store
+
+__all__ = ["DeliveryWorker", "Job", "JobStatus", "JobStore", "open_job_store"]
 
 log = logging.getLogger("facade.jobs")
-
-JobStatus = Literal["pending", "delivered", "failed"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    params TEXT NOT NULL,
-    callback_url TEXT NOT NULL,
-    status TEXT NOT NULL,
-    result TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    delivered_at REAL
-)
-"""
-_COLUMNS = (
-    "job_id, kind, params, callback_url, status, result, attempts, last_error,"
-    " created_at, updated_at, delivered_at"
-)
-
-
-@dataclass(frozen=True)
-class Job:
-    job_id: str
-    kind: str
-    params: dict[str, Any]
-    callback_url: str
-    status: JobStatus
-    result: dict[str, Any] | None
-    attempts: int
-    last_error: str | None
-    created_at: float
-    updated_at: float
-    delivered_at: float | None
-
-
-class JobStore:
-    """Jobs by id in one sqlite file; calls are short and serialised by a lock."""
-
-    def __init__(self, path: Path) -> None:
-        self._conn, self._lock = open_durable(path, _SCHEMA)
-
-    def create(self, kind: str, params: dict[str, Any], callback_url: str) -> Job:
-        now = time.time()
-        job_id = uuid.uuid4().hex
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO jobs (job_id, kind, params, callback_url, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                (job_id, kind, json.dumps(params), callback_url, now, now),
-            )
-        job = self.get(job_id)
-        assert job is not None
-        return job
-
-    def get(self, job_id: str) -> Job | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        return _job(row) if row else None
-
-    def pending(self) -> list[Job]:
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE status = 'pending' ORDER BY created_at"
-            ).fetchall()
-        return [_job(r) for r in rows]
-
-    def queue_stats(self) -> QueueStats:
-        """Jobs by status and the acceptance time of the oldest pending one (read at scrape time)."""
-        with self._lock:
-            counts = self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
-            (oldest,) = self._conn.execute(
-                "SELECT MIN(created_at) FROM jobs WHERE status = 'pending'"
-            ).fetchone()
-        return QueueStats(by_state={status: n for status, n in counts}, oldest_pending_created_at=oldest)
-
-    def set_result(self, job_id: str, result: dict[str, Any]) -> None:
-        self._update(job_id, result=json.dumps(result))
-
-    def record_attempt(self, job_id: str, attempts: int, error: str | None) -> None:
-        self._update(job_id, attempts=attempts, last_error=error)
-
-    def finish(self, job_id: str, status: JobStatus, error: str | None = None) -> None:
-        fields: dict[str, Any] = {"status": status}
-        if status == "delivered":
-            fields["delivered_at"] = time.time()
-        if error is not None:
-            fields["last_error"] = error
-        self._update(job_id, **fields)
-
-    def _update(self, job_id: str, **fields: Any) -> None:
-        fields["updated_at"] = time.time()
-        assignments = ", ".join(f"{k} = ?" for k in fields)
-        with self._lock:
-            self._conn.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*fields.values(), job_id))
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-def _job(row: tuple[Any, ...]) -> Job:
-    return Job(
-        job_id=row[0],
-        kind=row[1],
-        params=json.loads(row[2]),
-        callback_url=row[3],
-        status=row[4],
-        result=json.loads(row[5]) if row[5] is not None else None,
-        attempts=row[6],
-        last_error=row[7],
-        created_at=row[8],
-        updated_at=row[9],
-        delivered_at=row[10],
-    )
 
 
 Compute = Callable[[Job], Awaitable[dict[str, Any]]]
@@ -151,7 +31,11 @@ Deliver = Callable[
 
 
 class DeliveryWorker:
-    """Runs each pending job to the end: compute (retrying while a dependency is down), then deliver."""
+    """Runs each job it owns to the end: compute (retrying while a dependency is down), then deliver.
+
+    At most ``max_jobs`` claimed jobs run at once (jobs this replica accepted always run), so that
+    replicas share a backlog instead of the first one to start taking all of it.
+    """
 
     def __init__(
         self,
@@ -162,6 +46,8 @@ class DeliveryWorker:
         compute_retries: int = 5,
         retry_delay: Callable[[int], float] = lambda attempt: min(30.0, 2.0**attempt),
         concurrency: int = 2,
+        max_jobs: int = 16,
+        poll_seconds: float = 5.0,
     ) -> None:
         self.store = store
         self._compute = compute
@@ -169,34 +55,75 @@ class DeliveryWorker:
         self._compute_retries = compute_retries
         self._retry_delay = retry_delay
         self._compute_slots = asyncio.Semaphore(concurrency)
+        self._max_jobs = max_jobs
+        self._poll_seconds = poll_seconds
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
-        """Resume every pending job; returns how many."""
-        jobs = await asyncio.to_thread(self.store.pending)
+        """Resume the jobs this replica may take now (its own included); returns how many.
+
+        Then claims more every ``poll_seconds`` (or as soon as a job ends) and renews its leases.
+        """
+        jobs = await asyncio.to_thread(self.store.claim, self._max_jobs, include_own=True)
         for job in jobs:
             self.submit(job)
         if jobs:
             log.info("resuming %d pending callback job(s)", len(jobs))
+        self._poller = asyncio.create_task(self._poll(), name="jobs-poller")
         return len(jobs)
 
     def submit(self, job: Job) -> None:
         if job.job_id not in self._tasks:
             task = asyncio.create_task(self._run(job), name=f"job-{job.job_id}")
             self._tasks[job.job_id] = task
-            task.add_done_callback(lambda _t, job_id=job.job_id: self._tasks.pop(job_id, None))
+            task.add_done_callback(lambda _t, job_id=job.job_id: self._ended(job_id))
+
+    def _ended(self, job_id: str) -> None:
+        self._tasks.pop(job_id, None)
+        self._wake.set()
+
+    async def _poll(self) -> None:
+        renew_every = max(self.store.lease_seconds / 3, 0.05)
+        renewed = asyncio.get_running_loop().time()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(self._poll_seconds, renew_every))
+            self._wake.clear()
+            try:
+                now = asyncio.get_running_loop().time()
+                if self._tasks and now - renewed >= renew_every:
+                    await asyncio.to_thread(self.store.renew)
+                    renewed = now
+                room = self._max_jobs - len(self._tasks)
+                if room > 0:
+                    for job in await asyncio.to_thread(self.store.claim, room):
+                        self.submit(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be away for a while: keep trying, say so
+                log.exception("claiming or renewing callback jobs failed; retrying")
 
     async def stop(self) -> None:
+        """Cancels the work and hands unfinished jobs back, for another replica to take at once."""
         tasks = list(self._tasks.values())
+        if self._poller is not None:
+            tasks.append(self._poller)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):  # best effort: otherwise the leases simply run out
+            released = await asyncio.to_thread(self.store.release)
+            if released:
+                log.info("handed %d unfinished callback job(s) back to the queue", released)
 
     async def _run(self, job: Job) -> None:
         try:
             result = job.result if job.result is not None else await self._compute_result(job)
+            await asyncio.to_thread(self.store.start_delivery, job.job_id)
             delivered, error = await self._deliver(job, result, self._recorder(job.job_id))
             status: JobStatus = "delivered" if delivered else "failed"
             await asyncio.to_thread(self.store.finish, job.job_id, status, error)

@@ -30,8 +30,9 @@ from facade.cluster_reload import ClusterReloader
 from facade.forecasts import Forecaster
 from facade.http_metrics import HttpMetrics
 from facade.job_steps import compute_job, deliver_job
-from facade.jobs import DeliveryWorker, JobStore
-from facade.metrics import FacadeMetrics, QueueStats
+from facade.job_store import JobStore, QueueStats
+from facade.jobs import DeliveryWorker, open_job_store
+from facade.metrics import FacadeMetrics
 from facade.predictor_client import PredictorClient
 from facade.reload import LocalReloader, Reloader
 from facade.settings import FacadeSettings, get_settings
@@ -100,7 +101,7 @@ def create_app(
             cache_size=settings.result_cache_size,
             alias_cache_seconds=settings.alias_cache_seconds,
         )
-        job_store = JobStore(settings.jobs_db_path)
+        job_store = open_job_store(settings.database, settings.jobs_db_path, settings.jobs_lease_seconds)
         worker = DeliveryWorker(
             job_store,
             functools.partial(compute_job, forecaster),
@@ -109,6 +110,8 @@ def create_app(
             retry_delay=lambda n: min(
                 settings.callback_backoff_max, settings.callback_backoff * 2 ** (n - 1)
             ),
+            max_jobs=settings.jobs_max_claimed,
+            poll_seconds=settings.jobs_poll_seconds,
         )
         app.state.predictor = predictor
         app.state.forecaster = forecaster

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from facade.job_store import QueueStats
 
 PREFIX = "btcf_facade"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -74,18 +75,10 @@ def record_delivery_attempt(outcome: str) -> None:
     DELIVERY_ATTEMPTS.labels(outcome=outcome).inc()
 
 
-@dataclass(frozen=True)
-class QueueStats:
-    """Callback jobs by state, and when the oldest pending one was accepted (None: none pending)."""
-
-    by_state: dict[str, int]
-    oldest_pending_created_at: float | None
-
-
 class JobCollector(Collector):
     """Jobs by state and the age of the oldest pending job, read from the job store at scrape time.
 
-    ``stats`` is the store's read-only query (:meth:`facade.jobs.JobStore.queue_stats`); before the
+    ``stats`` is the store's read-only query (:meth:`facade.job_store.JobStore.queue_stats`); before the
     store exists (the app not started) it returns None and the families are left out.
     """
 

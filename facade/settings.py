@@ -9,13 +9,14 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from btcforecast.database import DatabaseSettings
 from btcforecast.mlflow_webhooks import WebhookSettings
 from btcforecast.settings import CallbackSecretSettings, CoreSettings
 
 DEFAULT_ALLOWLIST = "127.0.0.1,localhost,::1"
 
 
-class FacadeSettings(CoreSettings, CallbackSecretSettings, WebhookSettings):
+class FacadeSettings(CoreSettings, CallbackSecretSettings, WebhookSettings, DatabaseSettings):
     """Read from the environment (upper-cased field names)."""
 
     predictor_url: str = Field("http://127.0.0.1:8080", description="predictor base URL")
@@ -40,7 +41,14 @@ class FacadeSettings(CoreSettings, CallbackSecretSettings, WebhookSettings):
     callback_backoff: float = Field(1.0, gt=0, description="first retry delay (s); doubles, with jitter")
     callback_backoff_max: float = Field(60.0, gt=0, description="longest delay between callback attempts")
 
-    jobs_db: Path | None = Field(None, description="sqlite file of jobs; default STATE_DIR/facade-jobs.db")
+    jobs_db: Path | None = Field(
+        None, description="sqlite file of jobs when DATABASE_URL is unset; default STATE_DIR/facade-jobs.db"
+    )
+    jobs_lease_seconds: float = Field(
+        30.0, gt=0, description="seconds a replica owns a claimed job unless it renews (every third of it)"
+    )
+    jobs_poll_seconds: float = Field(5.0, gt=0, description="how often a replica looks for unowned jobs")
+    jobs_max_claimed: int = Field(16, ge=1, description="claimed jobs one replica runs at once")
     max_body_bytes: int = Field(64 * 1024, ge=1, description="largest request body accepted")
     result_cache_size: int = Field(
         128, ge=0, description="prediction results kept per (version, range), and as many backtest reports"

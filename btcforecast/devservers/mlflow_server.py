@@ -1,4 +1,4 @@
-"""A local MLflow tracking server: sqlite backend, artifacts served by the server itself.
+"""A local MLflow tracking server: sqlite backend (or a database URL), artifacts served by the server itself.
 
 Used by `make up` and by the test fixtures; clients then need only the tracking URI. Artifacts go
 to a local folder, or to S3 when the settings name an S3 endpoint (the server alone talks to S3).
@@ -19,13 +19,32 @@ from btcforecast.settings import CoreSettings
 ARTIFACTS_BUCKET = "mlflow"
 
 
-def mlflow_argv(state_dir: Path, port: int, artifacts: str, host: str = "127.0.0.1") -> list[str]:
+def backend_store_uri(database_url: str) -> str:
+    """A PostgreSQL URL as MLflow's SQLAlchemy store needs it: through psycopg 3 (``postgresql+psycopg``).
+
+    SQLAlchemy's plain ``postgresql://`` means psycopg2, which the project does not install.
+    """
+    scheme, sep, rest = database_url.partition("://")
+    if sep and scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return database_url
+
+
+def mlflow_argv(
+    state_dir: Path, port: int, artifacts: str, host: str = "127.0.0.1", backend_store: str | None = None
+) -> list[str]:
+    """``backend_store``: a database URL (PostgreSQL); None = ``STATE_DIR/mlflow.db`` (sqlite)."""
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    store = (
+        backend_store_uri(backend_store)
+        if backend_store
+        else f"sqlite:///{(state_dir / 'mlflow.db').resolve()}"
+    )
     return [
         mlflow,
         "server",
         "--backend-store-uri",
-        f"sqlite:///{(state_dir / 'mlflow.db').resolve()}",
+        store,
         "--artifacts-destination",
         artifacts,
         "--serve-artifacts",
@@ -73,8 +92,12 @@ def mlflow_server(
     port: int | None = None,
     ready_timeout: float = 60.0,
     s3: CoreSettings | None = None,
+    backend_store: str | None = None,
 ) -> ManagedProcess:
-    """A not-yet-started MLflow server keeping its state in ``state_dir`` (artifacts in S3 if ``s3``)."""
+    """A not-yet-started MLflow server keeping its state in ``state_dir`` (artifacts in S3 if ``s3``).
+
+    ``backend_store``: a PostgreSQL URL for runs and the registry instead of ``state_dir``'s sqlite file.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -86,7 +109,7 @@ def mlflow_server(
         artifacts = str((state_dir / "artifacts").resolve())
     return ManagedProcess(
         name="mlflow",
-        argv=mlflow_argv(state_dir, port, artifacts),
+        argv=mlflow_argv(state_dir, port, artifacts, backend_store=backend_store),
         env=env,
         log_path=state_dir / "mlflow.log",
         ready_url=f"http://127.0.0.1:{port}/health",

@@ -48,6 +48,12 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "hot-reload": {"modelAlias": {"strategy": "HotReload"}},
     "all-namespaces": {"operator": {"watchAllNamespaces": True}},
     "local-reload": {"facade": {"reloadMode": "local"}},
+    "replicated": {
+        "postgresql": {"external": {"existingSecret": "btcf-db"}},
+        "facade": {"replicas": 2, "autoscaling": {"enabled": True}},
+        "callback": {"replicas": 2},
+        "predictor": {"replicas": 2, "autoscaling": {"enabled": True}},
+    },
 }
 
 helm.disable_logging()  # the loader logs an INFO line for the crds/ symlink on every load

@@ -7,8 +7,8 @@ from pathlib import Path
 from starlette.routing import Mount, Route
 
 from facade.http_metrics import UNMATCHED, route_label
-from facade.jobs import JobStore
-from facade.metrics import JobCollector, QueueStats, delivery_outcome
+from facade.job_store import QueueStats
+from facade.metrics import JobCollector, delivery_outcome
 from tests.facade.inprocess import offline_facade, offline_settings
 from tests.fixtures.prometheus import parse
 
@@ -40,21 +40,6 @@ def test_the_oldest_pending_age_is_zero_when_nothing_is_pending() -> None:
 
 def test_the_job_collector_reports_nothing_before_the_store_exists() -> None:
     assert collected(JobCollector(lambda: None)) == {}
-
-
-def test_the_job_store_counts_jobs_by_state_and_finds_the_oldest_pending(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.db")
-    try:
-        first = store.create("predict", {"alias": "a"}, "http://r/result")
-        store.create("predict", {"alias": "b"}, "http://r/result")
-        done = store.create("predict", {"alias": "c"}, "http://r/result")
-        store.finish(done.job_id, "delivered")
-        stats = store.queue_stats()
-    finally:
-        store.close()
-    assert stats == QueueStats(
-        by_state={"pending": 2, "delivered": 1}, oldest_pending_created_at=first.created_at
-    )
 
 
 def test_delivery_outcomes_follow_the_answer() -> None:
