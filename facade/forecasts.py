@@ -98,6 +98,8 @@ class _Frames:
     features: pd.DataFrame
     closes: pd.Series
     baselines: Baselines
+    source: pd.DataFrame | None = None
+    """The store's own frame these were checked against (see ``MarketStore.peek``)."""
 
 
 T = TypeVar("T")
@@ -163,14 +165,24 @@ class Forecaster:
 
     # --- data -----------------------------------------------------------------------------
     async def frames(self) -> _Frames:
-        """All bars and their features; features are recomputed only when the data changed."""
+        """All bars and their features; features are recomputed only when the data changed.
+
+        While the store's copy is fresh (revalidated within its check interval) this is a lookup:
+        the store hands back the same object until the data is replaced.
+        """
+        current = self._frames
+        if current is not None and current.source is not None and self.store.peek() is current.source:
+            return current
         bars = await asyncio.to_thread(self.store.read)
         if bars.empty:
             raise OutOfData("the market data store is empty")
-        key = (len(bars), bars.index[0], bars.index[-1], float(bars["close"].iloc[-1]), source_of(bars))
-        if self._frames is None or self._frames.key != key:
-            self._frames = await asyncio.to_thread(_derive, key, bars)
-        return self._frames
+        key = _data_key(bars)
+        if current is None or current.key != key:
+            current = await asyncio.to_thread(_derive, key, bars)
+        source = self.store.peek()  # what read() just revalidated, unless replaced meanwhile
+        current.source = source if source is not None and _data_key(source) == key else None
+        self._frames = current
+        return current
 
     async def bars(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
         """Bars in [start, end] (defaults: the /btc-info period); 422 when none of it is in the data."""
@@ -357,6 +369,10 @@ def stitched_quantiles(parts: list[Part]) -> QuantilePredictions:
         return QuantilePredictions(np.concatenate([p.quantiles for p in parts]), levels)
     points = np.concatenate([p.predictions for p in parts])
     return QuantilePredictions(points.reshape(-1, 1), (POINT_QUANTILE,))
+
+
+def _data_key(bars: pd.DataFrame) -> tuple[object, ...]:
+    return (len(bars), bars.index[0], bars.index[-1], float(bars["close"].iloc[-1]), source_of(bars))
 
 
 def _derive(key: tuple[object, ...], bars: pd.DataFrame) -> _Frames:
