@@ -35,7 +35,7 @@ from btcforecast.alias_names import backtest_date, normalize_alias
 from btcforecast.baselines import Baselines
 from btcforecast.errors import InputError, NotFound
 from btcforecast.evaluation import POINT_QUANTILE, BacktestReport, backtest_report
-from btcforecast.features import WINDOW, compute_features, windows_for_range
+from btcforecast.features import WINDOW, compute_features, feature_matrix, windows_for_range
 from btcforecast.market import MarketStore, is_synthetic, source_of
 from facade.champion_plan import Segment, stitch_plan
 from facade.predictor_client import PredictorClient, QuantilePredictions
@@ -96,6 +96,8 @@ class _Frames:
     key: tuple[object, ...]
     bars: pd.DataFrame
     features: pd.DataFrame
+    matrix: np.ndarray
+    """``features`` as float32 [rows, F], what windows are cut from."""
     closes: pd.Series
     baselines: Baselines
     source: pd.DataFrame | None = None
@@ -271,7 +273,7 @@ class Forecaster:
         key = (self.model_name, version, start, end)
         predicted = self.cache.get(key)
         if predicted is None:
-            windows, hours = windows_for_range(frames.features, start, end, WINDOW)
+            windows, hours = windows_for_range(frames.features, start, end, WINDOW, matrix=frames.matrix)
             predicted = await self.predictor.infer(windows, version=version)
             self.cache.put(key, predicted)
         else:
@@ -377,8 +379,14 @@ def _data_key(bars: pd.DataFrame) -> tuple[object, ...]:
 
 def _derive(key: tuple[object, ...], bars: pd.DataFrame) -> _Frames:
     closes = bars["close"]
+    features = compute_features(bars)
     return _Frames(
-        key=key, bars=bars, features=compute_features(bars), closes=closes, baselines=Baselines(closes)
+        key=key,
+        bars=bars,
+        features=features,
+        matrix=feature_matrix(features),
+        closes=closes,
+        baselines=Baselines(closes),
     )
 
 
