@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from btcforecast.baselines import ex_ante_volatility, history_bars, naive_band, volatility_terciles
+from btcforecast.baselines import (
+    Baselines,
+    as_hours,
+    bar_positions,
+    ex_ante_volatility,
+    history_bars,
+    naive_band,
+    volatility_terciles,
+)
 from btcforecast.metrics import (
     DieboldMariano,
     ForecastMetrics,
@@ -51,13 +59,12 @@ class BacktestReport(BaseModel):
     """Model pinball loss / naive band pinball loss (< 1: the model beats the band)."""
 
 
-def actual_and_previous(closes: pd.Series, hours: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+def actual_and_previous(
+    closes: pd.Series, hours: pd.DatetimeIndex, positions: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The close of each hour and of the bar before it (the last close the forecast saw)."""
-    hours = pd.DatetimeIndex(hours)
-    positions = closes.index.get_indexer(hours)
-    missing = np.flatnonzero(positions < 0)
-    if missing.size:
-        raise ValueError(f"hour {hours[missing[0]]} is not in the closes")
+    hours = as_hours(hours)
+    positions = bar_positions(closes, hours) if positions is None else positions
     first = np.flatnonzero(positions < 1)
     if first.size:
         raise ValueError(f"hour {hours[first[0]]} has no bar before it")
@@ -70,18 +77,23 @@ def backtest_report(
     hours: pd.DatetimeIndex,
     quantile_predictions: np.ndarray,
     quantiles: Sequence[float],
+    *,
+    baselines: Baselines | None = None,
 ) -> BacktestReport:
     """Score ``[N, Q]`` forecasts of the close at ``hours`` (columns in the order of ``quantiles``).
 
     The point forecast is the 0.5 column (which must exist). ``closes`` must hold each hour and the
     bar before it; the interval figures (Q >= 2) also need 25 bars before the first hour for the
     ex-ante volatility terciles. A 1-D array is accepted for a single quantile.
+
+    ``baselines`` (built on the same ``closes``) lets a service that scores many forecasts on one
+    series compute the volatility and the naive band once for every bar; the figures are the same.
     """
     q = [float(level) for level in quantiles]
     predictions = np.asarray(quantile_predictions, dtype=np.float64)
     if predictions.ndim == 1 and len(q) == 1:
         predictions = predictions[:, None]
-    hours = pd.DatetimeIndex(hours)
+    hours = as_hours(hours)
     if predictions.shape != (len(hours), len(q)):
         raise ValueError(
             f"quantile predictions must have shape [N, Q] = [{len(hours)}, {len(q)}]; "
@@ -89,19 +101,27 @@ def backtest_report(
         )
     if POINT_QUANTILE not in q:
         raise ValueError(f"quantiles {q} lack the median ({POINT_QUANTILE}), the point forecast")
-    actual, previous = actual_and_previous(closes, hours)
+    if baselines is not None and baselines.closes is not closes:
+        raise ValueError("baselines must be built on the same closes as the ones scored")
+    positions = bar_positions(closes, hours)
+    actual, previous = actual_and_previous(closes, hours, positions)
     point = predictions[:, q.index(POINT_QUANTILE)]
     significance = None
     if len(hours) >= 3:
         significance = diebold_mariano(point - actual, previous - actual, loss="absolute")
     interval = band = ratio = None
     if len(q) >= 2:
-        volatility = ex_ante_volatility(closes, hours, VOLATILITY_LOOKBACK_HOURS)
+        if baselines is None:
+            volatility = ex_ante_volatility(closes, hours, VOLATILITY_LOOKBACK_HOURS)
+        else:
+            volatility = baselines.volatility(hours, VOLATILITY_LOOKBACK_HOURS, positions)
         terciles = volatility_terciles(volatility)
         interval = interval_metrics(actual, predictions, q, terciles)
-        first = int(closes.index.get_indexer(hours).min())
-        if first >= history_bars(NAIVE_BAND_LOOKBACK_DAYS):
-            band_prices = naive_band(closes, hours, q, NAIVE_BAND_LOOKBACK_DAYS)
+        if int(positions.min()) >= history_bars(NAIVE_BAND_LOOKBACK_DAYS):
+            if baselines is None:
+                band_prices = naive_band(closes, hours, q, NAIVE_BAND_LOOKBACK_DAYS)
+            else:
+                band_prices = baselines.naive_band(hours, q, NAIVE_BAND_LOOKBACK_DAYS, positions)
             band = interval_metrics(actual, band_prices, q, terciles)
             ratio = interval.pinball / band.pinball if band.pinball > 0 else float("nan")
     return BacktestReport(

@@ -79,25 +79,43 @@ def history_start(start: pd.Timestamp, window: int = WINDOW) -> pd.Timestamp:
     return start - (window + WARMUP) * HOUR
 
 
+def feature_matrix(features: pd.DataFrame) -> np.ndarray:
+    """The feature frame as float32 [rows, F] (NaN where undefined): what windows are cut from."""
+    return np.ascontiguousarray(features.to_numpy(dtype=np.float32))
+
+
+def _position(index: pd.DatetimeIndex, when: pd.Timestamp, side: str) -> int:
+    when = pd.Timestamp(when)
+    if (index.tz is None) != (when.tzinfo is None):
+        return int(index.searchsorted(when, side=side))  # pandas raises its own error
+    if when.tzinfo is not None:
+        when = when.tz_convert(index.tz)
+    # on the int64 times: pandas' searchsorted costs about a millisecond per call for a Timestamp
+    return int(np.searchsorted(index.asi8, when.as_unit(index.unit).value, side=side))
+
+
 def windows_for_range(
     features: pd.DataFrame,
     start: pd.Timestamp,
     end: pd.Timestamp | None = None,
     window: int = WINDOW,
+    *,
+    matrix: np.ndarray | None = None,
 ) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """Windows predicting every hour in [start, end] (end defaults to the last bar).
 
-    Window i holds the ``window`` rows before predicted hour i: float32 [N, window, F].
+    Window i holds the ``window`` rows before predicted hour i: float32 [N, window, F]. ``matrix``
+    is :func:`feature_matrix` of ``features``, for a caller that cuts many ranges from one frame.
     """
     index = features.index
     end = index[-1] if end is None else end
-    first = index.searchsorted(start)
-    last = index.searchsorted(end, side="right")
+    first = _position(index, start, "left")
+    last = _position(index, end, "right")
     if first >= len(index) or first >= last:
         raise InsufficientHistoryError(f"no bars between {start} and {end}")
-    if first - window < 0 or features.iloc[first - window].isna().any():
+    values = feature_matrix(features) if matrix is None else matrix
+    if first - window < 0 or np.isnan(values[first - window]).any():
         raise InsufficientHistoryError(f"predicting from {start} needs {window} hours of features before it")
-    values = np.ascontiguousarray(features.to_numpy(dtype=np.float32))
     all_windows = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)
     # sliding_window_view puts the window axis last: [rows, F, window] -> [rows, window, F]
     selected = all_windows[first - window : last - window].transpose(0, 2, 1)

@@ -10,7 +10,11 @@ Each part carries the version's quantile predictions ([N, Q]; the median is the 
 the lowest and highest quantile the 80% interval) and a ``BacktestReport`` from
 ``btcforecast.evaluation.backtest_report``, the same metric functions as training and the gate use.
 Predictions are cached per (version, range); reports per (data, version, range), since a report
-also reads the closes around the range (the naive band looks 30 days back).
+also reads the closes around the range (the naive band looks 30 days back); whole forecasts per
+(data, alias, version, range), and with them their encoded response bodies (``Forecast.encoded``,
+filled by facade/api/format.py), so a repeated request is answered without formatting anything.
+What depends on the market data alone (features, the baselines' rolling volatility and quantiles)
+is computed once per version of the data and kept with it.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from mlflow.tracking import MlflowClient
 
 from btcforecast import registry
 from btcforecast.alias_names import backtest_date, normalize_alias
+from btcforecast.baselines import Baselines
 from btcforecast.errors import InputError, NotFound
 from btcforecast.evaluation import POINT_QUANTILE, BacktestReport, backtest_report
-from btcforecast.features import WINDOW, compute_features, windows_for_range
+from btcforecast.features import WINDOW, compute_features, feature_matrix, windows_for_range
 from btcforecast.market import MarketStore, is_synthetic, source_of
 from facade.alias_cache import AliasCache
 from facade.champion_plan import Segment, stitch_plan
@@ -77,6 +82,9 @@ class Forecast:
     overall: BacktestReport
     data_source: str
     synthetic: bool
+    encoded: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    """Response bodies already encoded for this forecast, by format name (see facade/api/format.py).
+    A cached forecast is immutable, so its body is encoded once."""
 
     @property
     def n(self) -> int:
@@ -85,9 +93,17 @@ class Forecast:
 
 @dataclass
 class _Frames:
+    """One version of the market data and what is derived from it alone."""
+
     key: tuple[object, ...]
     bars: pd.DataFrame
     features: pd.DataFrame
+    matrix: np.ndarray
+    """``features`` as float32 [rows, F], what windows are cut from."""
+    closes: pd.Series
+    baselines: Baselines
+    source: pd.DataFrame | None = None
+    """The store's own frame these were checked against (see ``MarketStore.peek``)."""
 
 
 T = TypeVar("T")
@@ -134,7 +150,10 @@ class Forecaster:
         champion_start: date,
         cache_size: int = 128,
         alias_cache_seconds: float = 0.0,
+        forecast_cache_size: int | None = None,
     ) -> None:
+        """``forecast_cache_size``: whole forecasts kept with their encoded bodies (about 1 MB each
+        for 3,000 hours); by default ``min(cache_size, 16)``."""
         self.store = store
         self.mlflow = mlflow
         self.predictor = predictor
@@ -142,6 +161,8 @@ class Forecaster:
         self.champion_start = champion_start
         self.cache: ResultCache[QuantilePredictions] = ResultCache(cache_size)
         self.reports: ResultCache[BacktestReport] = ResultCache(cache_size)
+        forecasts = min(cache_size, 16) if forecast_cache_size is None else forecast_cache_size
+        self.forecasts: ResultCache[Forecast] = ResultCache(forecasts)
         self._frames: _Frames | None = None
         self._base_dates: dict[str, date | None] = {}
         self._last_resolved: dict[str, registry.ResolvedVersion] = {}
@@ -150,15 +171,24 @@ class Forecaster:
 
     # --- data -----------------------------------------------------------------------------
     async def frames(self) -> _Frames:
-        """All bars and their features; features are recomputed only when the data changed."""
+        """All bars and their features; features are recomputed only when the data changed.
+
+        While the store's copy is fresh (revalidated within its check interval) this is a lookup:
+        the store hands back the same object until the data is replaced.
+        """
+        current = self._frames
+        if current is not None and current.source is not None and self.store.peek() is current.source:
+            return current
         bars = await asyncio.to_thread(self.store.read)
         if bars.empty:
             raise OutOfData("the market data store is empty")
-        key = (len(bars), bars.index[0], bars.index[-1], float(bars["close"].iloc[-1]), source_of(bars))
-        if self._frames is None or self._frames.key != key:
-            features = await asyncio.to_thread(compute_features, bars)
-            self._frames = _Frames(key=key, bars=bars, features=features)
-        return self._frames
+        key = _data_key(bars)
+        if current is None or current.key != key:
+            current = await asyncio.to_thread(_derive, key, bars)
+        source = self.store.peek()  # what read() just revalidated, unless replaced meanwhile
+        current.source = source if source is not None and _data_key(source) == key else None
+        self._frames = current
+        return current
 
     async def bars(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
         """Bars in [start, end] (defaults: the /btc-info period); 422 when none of it is in the data."""
@@ -252,7 +282,12 @@ class Forecaster:
         report = self.reports.get(full_key)
         if report is None:
             report = await asyncio.to_thread(
-                backtest_report, frames.bars["close"], hours, predicted.values, list(predicted.quantiles)
+                backtest_report,
+                frames.closes,
+                hours,
+                predicted.values,
+                list(predicted.quantiles),
+                baselines=frames.baselines,
             )
             self.reports.put(full_key, report)
         return report
@@ -261,12 +296,14 @@ class Forecaster:
         self, frames: _Frames, alias: str, version: str, start: pd.Timestamp, end: pd.Timestamp
     ) -> Part:
         key = (self.model_name, version, start, end)
-        windows, hours = windows_for_range(frames.features, start, end, WINDOW)
         predicted = self.cache.get(key)
         record_result_cache(predicted is not None)
         if predicted is None:
+            windows, hours = windows_for_range(frames.features, start, end, WINDOW, matrix=frames.matrix)
             predicted = await self.predictor.infer(windows, version=version)
             self.cache.put(key, predicted)
+        else:
+            hours = _hours(frames.features.index, start, end)
         report = await self._report(frames, key, hours, predicted)
         return Part(
             alias=alias,
@@ -324,8 +361,13 @@ class Forecaster:
     ) -> Forecast:
         """Every hour from the start (the alias's date unless given) to ``end`` (the data's end)."""
         alias, resolved, start, last, frames = await self.prepare(raw_alias, start, end)
-        part = await self._part(frames, alias, resolved.version, start, last)
-        return await self._forecast(frames, [part])
+        key = (frames.key, self.model_name, alias, resolved.version, start, last)
+        forecast = self.forecasts.get(key)
+        if forecast is None:
+            part = await self._part(frames, alias, resolved.version, start, last)
+            forecast = await self._forecast(frames, [part])
+            self.forecasts.put(key, forecast)
+        return forecast
 
     async def plan(self) -> list[Segment]:
         frames = await self.frames()
@@ -337,10 +379,15 @@ class Forecaster:
         segments = stitch_plan(await self._aliases_for_forecast(), self.champion_start, frames.bars.index[-1])
         if not segments:
             raise NotFound(f"no backtest aliases dated on or after the champion start {self.champion_start}")
-        parts = await asyncio.gather(
-            *(self._part(frames, s.alias, s.version, s.start, s.end) for s in segments)
-        )
-        return await self._forecast(frames, list(parts))
+        key = (frames.key, self.model_name, "champion", *segments)
+        forecast = self.forecasts.get(key)
+        if forecast is None:
+            parts = await asyncio.gather(
+                *(self._part(frames, s.alias, s.version, s.start, s.end) for s in segments)
+            )
+            forecast = await self._forecast(frames, list(parts))
+            self.forecasts.put(key, forecast)
+        return forecast
 
 
 def stitched_quantiles(parts: list[Part]) -> QuantilePredictions:
@@ -350,6 +397,28 @@ def stitched_quantiles(parts: list[Part]) -> QuantilePredictions:
         return QuantilePredictions(np.concatenate([p.quantiles for p in parts]), levels)
     points = np.concatenate([p.predictions for p in parts])
     return QuantilePredictions(points.reshape(-1, 1), (POINT_QUANTILE,))
+
+
+def _data_key(bars: pd.DataFrame) -> tuple[object, ...]:
+    return (len(bars), bars.index[0], bars.index[-1], float(bars["close"].iloc[-1]), source_of(bars))
+
+
+def _derive(key: tuple[object, ...], bars: pd.DataFrame) -> _Frames:
+    closes = bars["close"]
+    features = compute_features(bars)
+    return _Frames(
+        key=key,
+        bars=bars,
+        features=features,
+        matrix=feature_matrix(features),
+        closes=closes,
+        baselines=Baselines(closes),
+    )
+
+
+def _hours(index: pd.DatetimeIndex, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """The hours of ``index`` in [start, end]: those :func:`windows_for_range` predicts."""
+    return index[index.searchsorted(start) : index.searchsorted(end, side="right")]
 
 
 def _day_start(day: date | None) -> pd.Timestamp | None:

@@ -142,6 +142,22 @@ class MarketStore(ABC):
         out.attrs = dict(df.attrs)
         return out
 
+    def peek(self) -> pd.DataFrame | None:
+        """The cached bars themselves if revalidated less than ``check_interval`` ago, else None.
+
+        No I/O and never waits (None while another thread holds the cache): for a caller on an
+        event loop that would otherwise hop to a thread on every request. Not a copy: do not change
+        it. The same object comes back until the data is replaced, so identity tells a caller that
+        what it derived from it is still current.
+        """
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            fresh = self._checked_at is not None and self._clock() - self._checked_at < self.check_interval
+            return self._cached if fresh else None
+        finally:
+            self._lock.release()
+
     def write(self, df: pd.DataFrame) -> None:
         """Validate ``df`` and replace the stored object with it atomically."""
         validate_bars(df)

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btcforecast.baselines import ex_ante_volatility, history_bars, naive_band, volatility_terciles
+from btcforecast.baselines import (
+    Baselines,
+    ex_ante_volatility,
+    history_bars,
+    naive_band,
+    volatility_terciles,
+)
+from btcforecast.evaluation import backtest_report
 
 QUANTILES = [0.1, 0.5, 0.9]
 
@@ -127,3 +134,66 @@ def test_naive_band_on_the_market_data(market_bars: pd.DataFrame) -> None:
     assert band.shape == (3048, 3)
     assert np.isfinite(band).all()
     assert (band[:, 0] < band[:, 2]).all()
+
+
+# --- baselines computed once for every bar ----------------------------------------------------------
+# Baselines computes each rolling series over the whole series and slices it; the functions above
+# compute it for the stretch one request needs. On the market data (real with BTC_DATA_CSV) they agree.
+
+
+def flat(tree: dict[str, object], prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def whole(market_bars: pd.DataFrame) -> Baselines:
+    return Baselines(market_bars["close"])
+
+
+@pytest.mark.parametrize("span", [slice(-3048, None), slice(-3048, -2830), slice(721, 900), slice(-1, None)])
+def test_baselines_give_the_naive_band_of_the_function(whole: Baselines, span: slice) -> None:
+    hours = whole.closes.index[span]
+    np.testing.assert_allclose(
+        whole.naive_band(hours, QUANTILES), naive_band(whole.closes, hours, QUANTILES), rtol=1e-9, atol=0
+    )
+
+
+@pytest.mark.parametrize("span", [slice(-3048, None), slice(25, 400)])
+def test_baselines_give_the_volatility_of_the_function(whole: Baselines, span: slice) -> None:
+    hours = whole.closes.index[span]
+    np.testing.assert_allclose(
+        whole.volatility(hours), ex_ante_volatility(whole.closes, hours), rtol=1e-9, atol=0
+    )
+
+
+def test_baselines_give_the_same_backtest_report(whole: Baselines) -> None:
+    closes = whole.closes
+    hours = closes.index[-3048:]
+    last = closes.to_numpy()[-3049:-1]
+    predictions = np.column_stack([last * 0.99, last, last * 1.01])
+    alone = backtest_report(closes, hours, predictions, QUANTILES)
+    shared = backtest_report(closes, hours, predictions, QUANTILES, baselines=whole)
+    assert alone.naive_band is not None
+    expected, got = flat(alone.model_dump()), flat(shared.model_dump())
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), key
+
+
+def test_baselines_refuse_hours_without_the_history_they_need(whole: Baselines) -> None:
+    hours = whole.closes.index[700:800]
+    with pytest.raises(ValueError, match=re.escape(str(hours[0]))):
+        whole.naive_band(hours, QUANTILES)
+
+
+def test_baselines_of_other_closes_are_refused(whole: Baselines) -> None:
+    closes = whole.closes.copy()
+    hours = closes.index[-10:]
+    with pytest.raises(ValueError, match="same closes"):
+        backtest_report(closes, hours, np.ones((10, 3)), QUANTILES, baselines=whole)

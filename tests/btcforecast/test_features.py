@@ -11,9 +11,11 @@ from btcforecast.features import (
     WINDOW,
     InsufficientHistoryError,
     compute_features,
+    feature_matrix,
     history_start,
     windows_for_range,
 )
+from btcforecast.market import generate_bars
 
 START = pd.Timestamp("2025-03-27 00:00", tz="UTC")
 
@@ -61,3 +63,13 @@ def test_every_hour_to_the_end_of_data_gets_a_window(features: pd.DataFrame) -> 
 def test_a_start_without_enough_history_is_refused(features: pd.DataFrame) -> None:
     with pytest.raises(InsufficientHistoryError):
         windows_for_range(features, features.index[WARMUP])
+
+
+def test_windows_cut_from_a_kept_matrix_equal_those_cut_from_the_frame() -> None:
+    bars = generate_bars("2025-01-01", "2025-01-10 23:00")
+    features = compute_features(bars)
+    start, end = pd.Timestamp("2025-01-03 05:00", tz="UTC"), pd.Timestamp("2025-01-04 07:00", tz="UTC")
+    alone, hours = windows_for_range(features, start, end)
+    kept, same_hours = windows_for_range(features, start, end, matrix=feature_matrix(features))
+    np.testing.assert_array_equal(kept, alone)
+    assert same_hours.equals(hours) and hours[0] == start and hours[-1] == end

@@ -208,3 +208,79 @@ async def test_bars_outside_the_data_or_reversed_are_refused(forecaster: Forecas
 
 def ts(text: str) -> pd.Timestamp:
     return pd.Timestamp(text, tz="UTC")
+
+
+# --- whole forecasts are cached per (data, alias, version, range) ------------------------------------
+
+
+async def test_a_repeated_request_is_answered_with_the_same_forecast(
+    forecaster: Forecaster, predictor: FakePredictor
+) -> None:
+    first = await forecaster.predict("20250327")
+    assert await forecaster.predict("backtest_20250327") is first
+    assert len(predictor.asked) == 1
+
+
+async def test_a_moved_alias_is_a_new_forecast(
+    forecaster: Forecaster, predictor: FakePredictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = (ts("2025-04-05 00:00"), ts("2025-04-06 23:00"))
+    before = await forecaster.predict("production", *window)
+    monkeypatch.setitem(ALIASES, "production", "1")
+    after = await forecaster.predict("production", *window)
+    assert (before.parts[0].version, after.parts[0].version) == ("2", "1")
+    assert [v for v, _ in predictor.asked] == ["2", "1"]
+
+
+async def test_new_market_data_is_a_new_forecast(forecaster: Forecaster) -> None:
+    first = await forecaster.predict("20250327", ts("2025-03-27 00:00"), ts("2025-03-28 23:00"))
+    forecaster.store.write(generate_bars("2025-03-01", "2025-04-10 23:00", seed=7))
+    second = await forecaster.predict("20250327", ts("2025-03-27 00:00"), ts("2025-03-28 23:00"))
+    assert second is not first
+    assert second.overall != first.overall
+
+
+async def test_the_champion_is_cached_like_a_forecast(
+    forecaster: Forecaster, predictor: FakePredictor
+) -> None:
+    first = await forecaster.champion()
+    assert await forecaster.champion() is first
+    assert len(predictor.asked) == 2
+
+
+async def test_a_forecast_rebuilt_from_cached_predictions_equals_the_first(
+    tmp_path: Path, mlflow: FakeRegistry, predictor: FakePredictor
+) -> None:
+    store = LocalParquetStore(tmp_path / "bars.parquet")
+    store.write(generate_bars("2025-03-01", "2025-04-10 23:00"))
+    forecaster = Forecaster(
+        store=store,
+        mlflow=mlflow,
+        predictor=predictor,
+        model_name="btc-lstm",
+        champion_start=date(2025, 3, 27),
+        forecast_cache_size=0,
+    )
+    first = await forecaster.predict("20250327")
+    second = await forecaster.predict("20250327")
+    assert second is not first and len(predictor.asked) == 1
+    assert second.parts[0].hours.equals(first.parts[0].hours)
+    assert second.overall == first.overall
+
+
+async def test_without_a_result_cache_every_request_asks_the_predictor(
+    tmp_path: Path, mlflow: FakeRegistry, predictor: FakePredictor
+) -> None:
+    store = LocalParquetStore(tmp_path / "bars.parquet")
+    store.write(generate_bars("2025-03-01", "2025-04-10 23:00"))
+    forecaster = Forecaster(
+        store=store,
+        mlflow=mlflow,
+        predictor=predictor,
+        model_name="btc-lstm",
+        champion_start=date(2025, 3, 27),
+        cache_size=0,
+    )
+    await forecaster.predict("20250327")
+    await forecaster.predict("20250327")
+    assert len(predictor.asked) == 2

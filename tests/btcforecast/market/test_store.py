@@ -104,6 +104,31 @@ def test_cache_is_not_revalidated_within_the_check_interval(
     assert len(reader.read()) == len(small_bars)
 
 
+def test_peek_hands_back_the_cached_bars_only_while_they_are_fresh(
+    small_bars: pd.DataFrame, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    path = tmp_path / "bars.parquet"
+    LocalParquetStore(path).write(small_bars)
+    reader = LocalParquetStore(path, check_interval=5.0, clock=clock)
+    assert reader.peek() is None  # nothing read yet
+    reader.read()
+    first = reader.peek()
+    assert first is not None and len(first) == len(small_bars)
+    assert reader.peek() is first
+    clock.now += 5.0
+    assert reader.peek() is None
+
+
+def test_peek_after_a_write_is_a_new_object(small_bars: pd.DataFrame, tmp_path: Path) -> None:
+    store = LocalParquetStore(tmp_path / "bars.parquet")
+    store.write(small_bars)
+    before = store.peek()
+    store.write(small_bars.iloc[:24])
+    after = store.peek()
+    assert after is not before and after is not None and len(after) == 24
+
+
 def test_read_returns_a_copy_the_caller_may_change(
     make_store: StoreFactory, small_bars: pd.DataFrame
 ) -> None:
