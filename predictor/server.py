@@ -6,6 +6,7 @@
 - The repository's ``load`` (re)loads what the server is configured to serve (KServe's does
   nothing), ``unload`` takes the model off the endpoints and a later ``load`` brings it back.
 - It binds the host it is given (KServe binds 0.0.0.0 only).
+- Every error is a problem (RFC 9457) with KServe's ``error`` member (:mod:`predictor.errors`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.rest.server import RESTServer
 
-from predictor import routes
+from predictor import errors, routes
 from predictor.model import ForecastModel
 
 
@@ -53,6 +54,14 @@ class PredictorRepository(ModelRepository):
             self._unloaded[name] = model
 
 
+class PredictorRESTServer(RESTServer):
+    """KServe's REST server with the predictor's error mapping installed after KServe's own handlers."""
+
+    def _add_exception_handlers(self, app: FastAPI) -> None:
+        super()._add_exception_handlers(app)
+        errors.install(app)
+
+
 class PredictorServer(kserve.ModelServer):
     """Serves one :class:`ForecastModel`; ``run()`` blocks until SIGTERM/SIGINT."""
 
@@ -69,7 +78,7 @@ class PredictorServer(kserve.ModelServer):
     def rest_server(self) -> RESTServer:
         """KServe's REST server over ``kserve.model_server.app``, with our routes added first."""
         routes.install(kserve.model_server.app, self.model, self.dataplane, self.model_repository_extension)
-        rest = RESTServer(
+        rest = PredictorRESTServer(
             FASTAPI_APP_IMPORT_STRING,
             self.dataplane,
             self.model_repository_extension,
