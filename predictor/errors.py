@@ -81,7 +81,7 @@ INFER = r".*(/infer|:predict|:explain)$"
 TOKEN = r"^/v2/(models/\{model_name\}/reload|repository/.*)$"
 ERRORS: list[tuple[str, str, tuple[int, ...]]] = [
     ("*", NAMED, (404,)),
-    ("POST", INFER, (400, 413, 503)),
+    ("POST", INFER, (400, 413, 422, 503)),
     ("POST", r".*:explain$", (501,)),
     ("POST", TOKEN, (401, 422, 503)),
     ("GET", r".*/ready$", (503,)),

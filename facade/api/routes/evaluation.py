@@ -16,7 +16,7 @@ from facade.evaluation import MAX_HOURS, Evaluation, evaluate
 
 router = APIRouter(tags=["evaluation"])
 
-ERRORS = problem_responses(422, 503) | {
+ERRORS = problem_responses(422, 502, 503) | {
     404: {"description": "an unknown version, or a model this facade does not serve"},
     409: {"description": "too few hours after both base dates, or min_hours over hours"},
 }

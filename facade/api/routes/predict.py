@@ -22,7 +22,7 @@ from facade.time_range import parse_time
 
 router = APIRouter(tags=["predictions"])
 
-ERRORS = problem_responses(404, 409, 422, 503) | {
+ERRORS = problem_responses(404, 409, 413, 422, 502, 503) | {
     202: {"model": JobAccepted, "description": "accepted; the result goes to callback_url"},
     403: {"description": "the SSRF rules refuse callback_url (the detail names the rule)"},
 }
