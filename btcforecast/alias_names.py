@@ -16,6 +16,9 @@ MAX_ALIAS_LENGTH = 64
 _ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _BARE_DATE_RE = re.compile(r"^\d{8}$")
 _BACKTEST_RE = re.compile(r"^backtest_(\d{8})$")
+ALIAS_PATTERN = r"^(?:[0-9]{8}|[A-Za-z][A-Za-z0-9_-]{0,63})$"
+"""The shape of an alias a request may name (a bare YYYYMMDD or a name), for OpenAPI documents; what
+:func:`normalize_alias` refuses beyond it (``backtest_`` without a real date) names no alias."""
 
 
 class InvalidAliasError(InputError):

@@ -1,16 +1,17 @@
 """A request body size limit for any ASGI app, enforced before the body reaches a route (413).
 
-Shared by the facade (answers ``{"detail": ...}``) and the predictor (answers ``{"error": ...}``):
-a body announced over the limit by Content-Length is refused without reading a byte of it, and a
-body without Content-Length (chunked) is refused as soon as the bytes read pass the limit, so a
-client can never make a server buffer an unbounded body.
+Shared by the facade and the predictor, answered as the project's problem details
+(:mod:`btcforecast.problems`; the predictor's carry KServe's ``error`` member too). A body
+announced over the limit by Content-Length is refused without reading a byte of it, and a body
+without Content-Length (chunked) is refused as soon as the bytes read pass the limit, so a client
+can never make a server buffer an unbounded body.
 """
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from btcforecast.problems import problem
 
 
 class BodyTooLarge(Exception):
@@ -20,10 +21,10 @@ class BodyTooLarge(Exception):
 class BodySizeLimit:
     """Refuse bodies over ``limit`` bytes by Content-Length, or while streaming when it is absent."""
 
-    def __init__(self, app: ASGIApp, limit: int, error_key: str = "detail") -> None:
+    def __init__(self, app: ASGIApp, limit: int, protocol: bool = False) -> None:
         self.app = app
         self.limit = limit
-        self.error_key = error_key
+        self.protocol = protocol
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,10 +35,12 @@ class BodySizeLimit:
                 try:
                     too_big = int(value) > self.limit
                 except ValueError:
-                    await self._reply(send, 400, "Content-Length is not a number")
+                    await self._reply(scope, receive, send, 400, "Content-Length is not a number")
                     return
                 if too_big:
-                    await self._reply(send, 413, f"request body is over the {self.limit}-byte limit")
+                    await self._reply(
+                        scope, receive, send, 413, f"request body is over the {self.limit}-byte limit"
+                    )
                     return
         received = 0
         started = False
@@ -61,10 +64,9 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reply(send, 413, f"request body is over the {self.limit}-byte limit")
+                await self._reply(
+                    scope, receive, send, 413, f"request body is over the {self.limit}-byte limit"
+                )
 
-    async def _reply(self, send: Send, status: int, message: str) -> None:
-        body = json.dumps({self.error_key: message}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    async def _reply(self, scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+        await problem(status, message, protocol=self.protocol)(scope, receive, send)

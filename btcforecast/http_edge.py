@@ -28,10 +28,17 @@ def check_bearer(token: SecretStr | None, authorization: str | None, refusal: st
         raise Unauthorized(refusal)
 
 
+def validation_message(error: Mapping[str, Any]) -> str:
+    """pydantic's message, except that a pattern mismatch names the value, not the regular expression."""
+    if error.get("type") == "string_pattern_mismatch":
+        return f"{str(error.get('input'))[:80]!r} is malformed (not in the form the OpenAPI document gives)"
+    return str(error.get("msg"))
+
+
 def describe_validation_errors(errors: Iterable[Mapping[str, Any]]) -> str:
     """``invalid request: <where>: <why>; ...`` from pydantic's errors; ``body`` is left out of paths."""
     problems = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {validation_message(e)}"
         for e in errors
     )
     return f"invalid request: {problems}"

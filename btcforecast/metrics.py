@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 SIGNIFICANCE_LEVEL = 0.05
 """The level at which :class:`DieboldMariano` names a ``better`` forecast."""
@@ -31,12 +31,16 @@ TERCILE_NAMES: tuple[str, str, str] = ("calm", "normal", "volatile")
 """Keys of ``IntervalMetrics.coverage_by_volatility``, for tercile codes 0, 1, 2."""
 
 
+MaybeFinite = Annotated[float, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "null"}]})]
+"""A figure that may be NaN or infinite; JSON has neither, so the APIs send null and declare it."""
+
+
 class ForecastMetrics(BaseModel):
     mae: float
     rmse: float
     mape: float
     """Mean absolute percentage error, in percent."""
-    directional_accuracy: float
+    directional_accuracy: MaybeFinite
     """Share of the hours where the price moved (actual != last close) on which the predicted move
     from the last close has the actual move's sign. A flat forecast (predicted == last close) counts
     as wrong on such an hour, so persistence scores 0 by construction; ``NaN`` if the price never moved."""
@@ -86,8 +90,8 @@ class DieboldMariano(BaseModel):
     that is constant but not zero has no variance: the statistic is then +/-inf and the p-value 0.
     """
 
-    statistic: float
-    p_value: float
+    statistic: MaybeFinite
+    p_value: MaybeFinite
     loss: Literal["absolute", "squared"]
     horizon: int
     lags: int
@@ -227,7 +231,7 @@ class IntervalMetrics(BaseModel):
     """Nominal coverage: highest minus lowest quantile (0.9 - 0.1 = 0.8)."""
     coverage: float
     """Share of hours with lower <= actual <= upper (bounds inclusive)."""
-    coverage_by_volatility: dict[str, float]
+    coverage_by_volatility: dict[str, MaybeFinite]
     """Coverage per ex-ante volatility tercile: ``calm``, ``normal``, ``volatile`` (NaN: no hours)."""
     mean_width: float
     """Mean of upper - lower, in price units (USD)."""

@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from btcforecast.problems import problem_responses
 from btcforecast.signing import SIGNATURE_HEADER
 from callback import errors
 from callback.metrics import ReceiverMetrics
@@ -37,6 +38,22 @@ class Result(BaseModel):
     received_at: str
     signed_at: int | None
     payload: dict[str, Any]
+
+
+RESULT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["job_id"],
+                "properties": {"job_id": {"type": "string", "minLength": 1, "maxLength": 128}},
+                "additionalProperties": True,
+            }
+        }
+    },
+}
+"""What /result reads from the raw bytes (the signature covers them, so no model parses them first)."""
 
 
 class ResultList(BaseModel):
@@ -88,9 +105,10 @@ def create_app(settings: CallbackSettings | None = None) -> FastAPI:
         "/result",
         responses={
             400: {"description": "not a JSON object with a job_id"},
-            401: {"description": "bad signature"},
-            413: {"description": "body too large"},
+            401: {"description": "a missing, stale or wrong signature"},
+            413: {"description": "body over MAX_BODY_BYTES"},
         },
+        openapi_extra={"requestBody": RESULT_BODY},
     )
     async def post_result(request: Request, store: StoreDep, cfg: SettingsDep) -> Accepted:
         body = await read_limited(request.stream(), cfg.max_body_bytes, request.headers.get("content-length"))
@@ -112,7 +130,7 @@ def create_app(settings: CallbackSettings | None = None) -> FastAPI:
         stored = await asyncio.to_thread(store.list, limit)
         return ResultList(results=[_result(s) for s in stored], count=len(stored))
 
-    @app.get("/results/{job_id}", responses={404: {"description": "no result for this job"}})
+    @app.get("/results/{job_id}", responses=problem_responses(404))
     async def get_result(job_id: str, store: StoreDep) -> Result:
         stored = await asyncio.to_thread(store.get, job_id)
         if stored is None:

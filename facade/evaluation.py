@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from btcforecast import registry
-from btcforecast.errors import InputError, ProjectError
+from btcforecast.errors import NotFound, ProjectError
 from btcforecast.evaluation import backtest_report
 from btcforecast.features import WINDOW, InsufficientHistoryError, windows_for_range
 from btcforecast.market import is_synthetic, source_of
@@ -106,9 +106,9 @@ async def evaluate(
 ) -> Evaluation:
     """Backtest ``candidate`` and ``incumbent`` on the same recent hours neither was trained on."""
     if model is not None and model != forecaster.model_name:
-        raise InputError(f"this facade evaluates model {forecaster.model_name!r}, not {model!r}")
+        raise NotFound(f"this facade evaluates model {forecaster.model_name!r}, not {model!r}")
     if not (1 <= min_hours <= hours <= MAX_HOURS):
-        raise InputError(f"need 1 <= min_hours <= hours <= {MAX_HOURS}; got {min_hours}, {hours}")
+        raise NoRecentData(f"need 1 <= min_hours <= hours <= {MAX_HOURS}; got {min_hours}, {hours}")
     versions = (candidate, incumbent)
     bases = {v: await _base_date(forecaster, v) for v in versions}
     frames = await forecaster.frames()

@@ -33,7 +33,7 @@ from mlflow.tracking import MlflowClient
 from btcforecast import registry
 from btcforecast.alias_names import backtest_date, normalize_alias
 from btcforecast.baselines import Baselines
-from btcforecast.errors import InputError, NotFound
+from btcforecast.errors import NotFound
 from btcforecast.evaluation import POINT_QUANTILE, BacktestReport, backtest_report
 from btcforecast.features import WINDOW, compute_features, feature_matrix, windows_for_range
 from btcforecast.market import MarketStore, is_synthetic, source_of
@@ -191,11 +191,11 @@ class Forecaster:
         return current
 
     async def bars(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
-        """Bars in [start, end] (defaults: the /btc-info period); 422 when none of it is in the data."""
+        """Bars in [start, end] (defaults: the /btc-info period); 409 when none of it is in the data."""
         start = INFO_START if start is None else start
         end = INFO_END if end is None else end
         if start > end:
-            raise InputError(f"start {start:%Y-%m-%d %H:%M} is after end {end:%Y-%m-%d %H:%M}")
+            raise OutOfData(f"start {start:%Y-%m-%d %H:%M} is after end {end:%Y-%m-%d %H:%M}")
         frames = await self.frames()
         index = frames.bars.index
         if end < index[0] or start > index[-1]:

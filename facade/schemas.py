@@ -6,7 +6,21 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from btcforecast.alias_names import ALIAS_PATTERN
 from btcforecast.metrics import DieboldMariano, ForecastMetrics, IntervalMetrics
+from facade.ssrf import MAX_URL_LENGTH
+from facade.time_range import TIME_PATTERN
+
+CALLBACK_URL_PATTERN = r"^https?://[^\s/?#@]+(?:[/?#][^\s]*)?$"
+"""An http(s) URL without credentials; the SSRF rules (facade.ssrf) then decide whether it may be called."""
+
+AliasField = Field(None, pattern=ALIAS_PATTERN, description="backtest_20250327, 20250327 or a named alias")
+CallbackField = Field(
+    None,
+    pattern=CALLBACK_URL_PATTERN,
+    max_length=MAX_URL_LENGTH,
+    description="answer 202 and POST the result here (403 when the SSRF rules refuse it)",
+)
 
 
 class HealthResponse(BaseModel):
@@ -104,14 +118,14 @@ class PredictResponse(BaseModel):
 class PredictRequest(BaseModel):
     """JSON body alternative to the query parameters; body fields win over query ones."""
 
-    alias: str | None = None
-    start: str | None = None
-    end: str | None = None
-    callback_url: str | None = None
+    alias: str | None = AliasField
+    start: str | None = Field(None, pattern=TIME_PATTERN, description="first hour to predict")
+    end: str | None = Field(None, pattern=TIME_PATTERN, description="last hour to predict")
+    callback_url: str | None = CallbackField
 
 
 class ChampionRequest(BaseModel):
-    callback_url: str | None = None
+    callback_url: str | None = CallbackField
 
 
 class AliasesResponse(BaseModel):
@@ -148,7 +162,3 @@ class JobResponse(BaseModel):
     updated_at: str
     delivered_at: str | None
     outcome: Literal["succeeded", "failed"] | None = Field(None, description="of the computation, once known")
-
-
-class ErrorResponse(BaseModel):
-    detail: str

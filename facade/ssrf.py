@@ -32,7 +32,7 @@ Resolver = Callable[[str], list[str]]
 
 
 class UnsafeCallbackURL(InputError):
-    """A callback URL the facade will not call; the message says which rule refused it (422)."""
+    """A callback URL the facade will not call; the message says which rule refused it (403)."""
 
 
 def _ip(host: str) -> IPAddress | None:

@@ -21,8 +21,29 @@ _COMPACT_RE = re.compile(r"^\d{8}$")
 MAX_TIME_LENGTH = 40
 
 
+def _calendar_date(sep: str) -> str:
+    """A regular expression of the real dates of years 1700-2199 (leap days included), ``sep``-separated:
+    the years a timestamp in nanoseconds holds, as the market data's index does."""
+    year = "(?:1[7-9]|2[01])[0-9]{2}"
+    leap_year = "(?:(?:1[7-9]|2[01])(?:0[48]|[2468][048]|[13579][26])|2000)"
+    days = (
+        f"{sep}(?:(?:0[1-9]|1[0-2]){sep}(?:0[1-9]|1[0-9]|2[0-8])"
+        f"|(?:0[13-9]|1[0-2]){sep}(?:29|30)|(?:0[13578]|1[02]){sep}31)"
+    )
+    return f"(?:{year}{days}|{leap_year}{sep}02{sep}29)"
+
+
+TIME_PATTERN = (
+    f"^(?:{_calendar_date('')}|{_calendar_date('-')}"
+    "(?:[T ](?:[01][0-9]|2[0-3])(?::00(?::00)?)?(?:Z|[+-](?:[01][0-9]|2[0-3]):?00)?)?)$"
+)
+"""What :func:`parse_time` accepts, for the OpenAPI document: a real date (``YYYY-MM-DD`` or
+``YYYYMMDD``), optionally an hour on the hour with a whole-hour UTC offset."""
+
+
 class OutOfData(InputError):
-    """Times that are well formed but outside the market data we hold (422)."""
+    """Times that are well formed but outside the market data we hold, or an empty range (409: the
+    same request may succeed once the data covers it)."""
 
 
 def parse_time(field: str, raw: str, *, end_of_day: bool = False) -> pd.Timestamp:
@@ -67,7 +88,7 @@ def check_range(
     lo, hi = first_predictable(index, window), index[-1]
     span = f"predictions are possible from {_fmt(lo)} to {_fmt(hi)}"
     if end is not None and start > end:
-        raise InputError(f"start {_fmt(start)} is after end {_fmt(end)}")
+        raise OutOfData(f"start {_fmt(start)} is after end {_fmt(end)}")
     if not lo <= start <= hi:
         raise OutOfData(f"start {_fmt(start)} is outside the data: {span}")
     if end is None:

@@ -18,17 +18,15 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from kserve.errors import ModelNotFound, ModelNotReady
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+from kserve.protocol.rest.v2_datamodels import ModelReadyResponse
 from pydantic import BaseModel, SecretStr
 
+from btcforecast.alias_names import ALIAS_PATTERN
 from btcforecast.bodylimit import BodySizeLimit
-from btcforecast.errors import InputError, NotFound, Unavailable
-from btcforecast.http_edge import Unauthorized, check_bearer, describe_validation_errors
-from btcforecast.model import ModelFormatError
+from btcforecast.http_edge import check_bearer
 from predictor.model import ForecastModel
 from predictor.validation import decode_v2
 
@@ -61,35 +59,6 @@ def token_checker(token: SecretStr | None, what: str) -> Callable[[str | None], 
     """A check of ``Authorization: Bearer <RELOAD_TOKEN>``; open when no token is configured."""
     refusal = f"{what} needs the header Authorization: Bearer <RELOAD_TOKEN>"
     return lambda authorization: check_bearer(token, authorization, refusal)
-
-
-def _error(status: int):
-    async def handler(_: Request, exc: Exception) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(status_code=status, content={"error": str(exc)}, headers=headers)
-
-    return handler
-
-
-async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    return JSONResponse(status_code=400, content={"error": describe_validation_errors(exc.errors())})
-
-
-STATUS: dict[type[Exception], int] = {
-    InputError: 400,
-    Unauthorized: 401,
-    NotFound: 404,
-    ModelFormatError: 422,
-    Unavailable: 503,
-}
-
-
-def add_exception_handlers(app: FastAPI) -> None:
-    """The project's errors as status codes, each kind once (the most specific class wins):
-    client mistakes 4xx, dependencies down 503; anything else is a bug (500, traceback logged)."""
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    for kind, status in STATUS.items():
-        app.add_exception_handler(kind, _error(status))
 
 
 def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:
@@ -127,6 +96,22 @@ def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:
         await dataplane.model_metadata(model_name)
         return await our_model(model_name).describe_version(model_version)
 
+    async def ready(model_name: str, model_version: str | None) -> ModelReadyResponse:
+        live = our_model(model_name).live
+        servable = model.swapper.cache.versions() + ([live.version] if live else [])
+        if not model.ready or (model_version is not None and model_version not in servable):
+            raise ModelNotReady(model_name, f"version {model_version} is not loaded" if model_version else "")
+        return ModelReadyResponse(name=model_name, ready=True)
+
+    @router.get("/ready")
+    async def get_ready(model_name: str, model_version: str | None = None) -> ModelReadyResponse:
+        """200 when the live version (or ``model_version``, live or cached) can serve; 503 otherwise."""
+        return await ready(model_name, model_version)
+
+    @router.get("/versions/{model_version}/ready")
+    async def get_version_ready(model_name: str, model_version: str) -> ModelReadyResponse:
+        return await ready(model_name, model_version)
+
     async def infer_live(request: Request) -> Response:
         return await infer(request.path_params["model_name"], request)
 
@@ -143,7 +128,8 @@ def build_router(model: ForecastModel, dataplane: DataPlane) -> APIRouter:
     async def reload_model(
         model_name: str,
         alias: Annotated[
-            str | None, Query(description="alias to follow (20250327 = backtest_20250327)")
+            str | None,
+            Query(pattern=ALIAS_PATTERN, description="alias to follow (20250327 = backtest_20250327)"),
         ] = None,
         version: Annotated[str | None, Query(pattern=r"^\d+$", description="pin this version")] = None,
         authorization: Annotated[str | None, Header()] = None,
@@ -206,12 +192,12 @@ def build_repository_router(model: ForecastModel, repository: ModelRepositoryExt
 def install(
     app: FastAPI, model: ForecastModel, dataplane: DataPlane, repository: ModelRepositoryExtension
 ) -> None:
-    """Add our routes, error mapping and body limit to ``app`` before KServe adds its own routes.
+    """Add our routes and body limit to ``app`` before KServe adds its own routes (the error mapping,
+    :func:`predictor.errors.install`, comes after KServe's own handlers).
 
-    KServe reads whole bodies into memory with no limit; the limit refuses an oversized body (413)
-    from its Content-Length, or as soon as a chunked one passes ``MAX_BODY_BYTES``.
+        KServe reads whole bodies into memory with no limit; the limit refuses an oversized body (413)
+        from its Content-Length, or as soon as a chunked one passes ``MAX_BODY_BYTES``.
     """
-    add_exception_handlers(app)
-    app.add_middleware(BodySizeLimit, limit=model.settings.max_body_bytes, error_key="error")
+    app.add_middleware(BodySizeLimit, limit=model.settings.max_body_bytes, protocol=True)
     app.include_router(build_router(model, dataplane))
     app.include_router(build_repository_router(model, repository))

@@ -11,6 +11,7 @@
   ``--enable_latency_logging true``, and uvicorn's access log only with ``ACCESS_LOG=true``. Together
   they were the largest part of what KServe adds to a single-window request (docs/predictor.md,
   Figures); the same latencies are in ``/metrics`` (KServe's ``request_*_seconds`` histograms).
+- Every error is a problem (RFC 9457) with KServe's ``error`` member (:mod:`predictor.errors`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.rest.server import RESTServer
 from timing_asgi import TimingMiddleware
 
-from predictor import routes
+from predictor import errors, routes
 from predictor.model import ForecastModel
 
 
@@ -61,7 +62,8 @@ class PredictorRepository(ModelRepository):
 
 
 class PredictorRESTServer(RESTServer):
-    """KServe's REST server; its timing middleware only when ``timing_log`` (it writes log lines only)."""
+    """KServe's REST server: its timing middleware only when ``timing_log`` (it writes log lines only),
+    and the predictor's error mapping installed after KServe's own handlers."""
 
     def __init__(self, *args: object, timing_log: bool, access_log: bool, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -74,6 +76,10 @@ class PredictorRESTServer(RESTServer):
         super()._add_middlewares(app)
         if not self.timing_log:
             app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
+
+    def _add_exception_handlers(self, app: FastAPI) -> None:
+        super()._add_exception_handlers(app)
+        errors.install(app)
 
 
 class PredictorServer(kserve.ModelServer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -243,24 +244,32 @@ def test_openapi_documents_the_interval_and_the_report_fields(api: httpx.Client)
 
 
 BAD_INPUT = [
-    ("POST", "/predict", {"alias": ""}, 422, "empty"),
-    ("POST", "/predict", {"alias": "x" * 65}, 422, "longer than 64"),
+    # malformed (the documented patterns refuse it before any code runs): 422
+    ("POST", "/predict", {"alias": ""}, 422, "query.alias: '' is malformed"),
+    ("POST", "/predict", {"alias": "x" * 65}, 422, "malformed"),
     ("POST", "/predict", {"alias": "../../etc/passwd"}, 422, "malformed"),
     ("POST", "/predict", {"alias": "back test"}, 422, "malformed"),
-    ("POST", "/predict", {"alias": "backtest_2025"}, 422, "malformed"),
-    ("POST", "/predict", {"alias": "20250230"}, 422, "impossible date"),
-    ("POST", "/predict", {"alias": "20190101"}, 422, "outside the data"),
-    ("POST", "/predict", {"alias": "20250327", "start": "2025-02-30"}, 422, "impossible date"),
-    ("POST", "/predict", {"alias": "20250327", "start": "2025-05-02", "end": "2025-05-01"}, 422, "after end"),
-    ("POST", "/predict", {"alias": "20250327", "end": "2031-01-01"}, 422, "outside the data"),
+    (
+        "POST",
+        "/predict",
+        {"alias": "20250327", "start": "2025-02-30"},
+        422,
+        "query.start: '2025-02-30' is malformed",
+    ),
+    ("GET", "/btc-info", {"start": "2025-13-01"}, 422, "malformed"),
+    ("POST", "/reload", {"alias": "a/b"}, 422, "malformed"),
+    # well formed, naming nothing that exists: 404
+    ("POST", "/predict", {"alias": "backtest_2025"}, 404, "backtest aliases are backtest_YYYYMMDD"),
+    ("POST", "/predict", {"alias": "20250230"}, 404, "impossible date"),
     ("POST", "/predict", {"alias": "backtest_20250101"}, 404, "no alias"),
     ("POST", "/predict", {"alias": "nosuchalias"}, 404, "no alias"),
-    ("POST", "/predict", {}, 422, "alias is required"),
-    ("GET", "/btc-info", {"start": "2025-13-01"}, 422, "impossible date"),
-    ("GET", "/btc-info", {"start": "2025-06-02", "end": "2025-06-01"}, 422, "after end"),
-    ("GET", "/btc-info", {"start": "2030-01-01", "end": "2030-02-01"}, 422, "outside the data"),
-    ("POST", "/reload", {"alias": "a/b"}, 422, "malformed"),
     ("GET", "/jobs/nope", {}, 404, "no job"),
+    # hours the market data does not hold (or an empty range): 409
+    ("POST", "/predict", {"alias": "20190101"}, 409, "outside the data"),
+    ("POST", "/predict", {"alias": "20250327", "start": "2025-05-02", "end": "2025-05-01"}, 409, "after end"),
+    ("POST", "/predict", {"alias": "20250327", "end": "2031-01-01"}, 409, "outside the data"),
+    ("GET", "/btc-info", {"start": "2025-06-02", "end": "2025-06-01"}, 409, "after end"),
+    ("GET", "/btc-info", {"start": "2030-01-01", "end": "2030-02-01"}, 409, "outside the data"),
 ]
 
 
@@ -271,7 +280,16 @@ def test_bad_input_is_a_4xx_naming_the_problem(
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     response = api.request(method, path, params=params, headers=headers)
     assert response.status_code == status, response.text
-    assert problem in response.json()["detail"]
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert (body["status"], body["title"], body["type"]) == (status, HTTPStatus(status).phrase, "about:blank")
+    assert problem in body["detail"]
+
+
+def test_a_malformed_parameter_is_a_problem_listing_each_invalid_parameter(api: httpx.Client) -> None:
+    response = api.get("/btc-info", params={"start": "yesterday", "end": "2025-13-01"})
+    assert response.status_code == 422
+    assert [e["location"] for e in response.json()["errors"]] == ["query.start", "query.end"]
 
 
 def test_malformed_json_body_is_422(api: httpx.Client) -> None:

@@ -74,7 +74,13 @@ async def test_a_programming_error_answers_500_not_a_client_error(
 ) -> None:
     answer = await client.get(f"/raise/{kind}")
     assert answer.status_code == 500
-    assert answer.json() == {"detail": f"internal error ({type(RAISED[kind]).__name__})"}
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json() == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": f"internal error ({type(RAISED[kind]).__name__})",
+    }
 
 
 async def test_a_500_does_not_echo_the_exception_message(client: httpx.AsyncClient) -> None:

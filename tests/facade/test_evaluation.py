@@ -74,14 +74,16 @@ def test_an_unknown_version_is_404_naming_it(api: httpx.Client, registered: Regi
     assert "999" in response.json()["detail"]
 
 
-def test_another_registered_model_is_422(api: httpx.Client, registered: RegisteredModel) -> None:
+def test_another_registered_model_is_404(api: httpx.Client, registered: RegisteredModel) -> None:
     version = registered.version_of("production")
     response = evaluation(api, version, version, model="another-model")
 
-    assert response.status_code == 422
+    assert response.status_code == 404
     assert "another-model" in response.json()["detail"]
 
 
-def test_min_hours_above_hours_is_422(api: httpx.Client, registered: RegisteredModel) -> None:
+def test_min_hours_above_hours_is_409_like_too_few_hours(
+    api: httpx.Client, registered: RegisteredModel
+) -> None:
     version = registered.version_of("production")
-    assert evaluation(api, version, version, hours=24, min_hours=48).status_code == 422
+    assert evaluation(api, version, version, hours=24, min_hours=48).status_code == 409

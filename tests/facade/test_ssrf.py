@@ -71,10 +71,9 @@ async def offline_app(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         "http://metadata.google.internal/",
         "http://10.0.0.1/result",
         "https://example.com/hook",
-        "ftp://127.0.0.1/result",
     ],
 )
-async def test_the_api_refuses_unsafe_callbacks_with_422_before_any_connection(
+async def test_the_api_refuses_unsafe_callbacks_with_403_before_any_connection(
     offline_app: httpx.AsyncClient, url: str
 ) -> None:
     for response in (
@@ -82,5 +81,16 @@ async def test_the_api_refuses_unsafe_callbacks_with_422_before_any_connection(
         await offline_app.post("/predict", json={"alias": "20250327", "callback_url": url}),
         await offline_app.get("/predict-champion", params={"callback_url": url}),
     ):
-        assert response.status_code == 422
+        assert response.status_code == 403
         assert "callback" in response.json()["detail"]
+
+
+async def test_a_callback_url_not_http_is_malformed_422(offline_app: httpx.AsyncClient) -> None:
+    url = "ftp://127.0.0.1/result"
+    for response in (
+        await offline_app.post("/predict", params={"alias": "20250327", "callback_url": url}),
+        await offline_app.post("/predict", json={"alias": "20250327", "callback_url": url}),
+        await offline_app.get("/predict-champion", params={"callback_url": url}),
+    ):
+        assert response.status_code == 422
+        assert "callback_url" in response.json()["detail"]

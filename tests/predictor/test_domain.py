@@ -49,7 +49,14 @@ async def test_v1_refuses_a_non_positive_close_the_same_way(predictor, windows):
     bad = with_value(windows[:2], 1, 0, "close", -1.0)
     response = await predictor.client.post("/v1/models/btc-lstm:predict", json={"instances": bad.tolist()})
     assert response.status_code == 400
-    assert response.json() == {"error": "window 1, hour 0: close must be a positive price, got -1.0"}
+    message = "window 1, hour 0: close must be a positive price, got -1.0"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": message,
+        "error": message,
+    }
 
 
 async def test_binary_requests_are_checked_the_same_way(predictor, windows):

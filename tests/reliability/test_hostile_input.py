@@ -76,9 +76,10 @@ def predict(alias: str, id: str, *words: str, status: int = 422, **params: str) 
     return facade(id, "POST", "/predict", status, *words, params={"alias": alias, **params})
 
 
-def callback(id: str, url: str, *words: str) -> Case:
+def callback(id: str, url: str, *words: str, status: int = 403) -> Case:
+    """403: the SSRF rules refuse a well-formed URL; 422: the URL is not in the documented form."""
     return facade(
-        id, "POST", "/predict", 422, "callback", *words, params={"alias": "20250327", "callback_url": url}
+        id, "POST", "/predict", status, "callback", *words, params={"alias": "20250327", "callback_url": url}
     )
 
 
@@ -120,7 +121,7 @@ def signed(body: bytes, *, secret: str = SECRET, age: int = 0) -> Callable[[], d
 
 CASES: list[Case] = [
     # --- facade: aliases -----------------------------------------------------------------------
-    predict("a" * 65, "alias-overlong", "longer than 64"),
+    predict("a" * 65, "alias-overlong", "malformed"),
     predict("../../etc/passwd", "alias-path-traversal", "malformed"),
     predict("models/production", "alias-with-slash", "malformed"),
     predict("a\\b", "alias-with-backslash", "malformed"),
@@ -130,26 +131,33 @@ CASES: list[Case] = [
     predict("prod\x00uction", "alias-nul-byte", "malformed"),
     predict("\U0001f680", "alias-emoji", "malformed"),
     predict("production' OR '1'='1", "alias-sql-quote", "malformed"),
-    predict("   ", "alias-blank", "empty"),
-    predict("20250230", "alias-impossible-date", "impossible date"),
-    predict("backtest_2025", "alias-truncated-backtest", "backtest_YYYYMMDD"),
+    predict("   ", "alias-blank", "malformed"),
+    predict("20250230", "alias-impossible-date", "impossible date", status=404),
+    predict("backtest_2025", "alias-truncated-backtest", "backtest_YYYYMMDD", status=404),
     facade(
         "reload-alias-path-like", "POST", "/reload", 422, "malformed", params={"alias": "../x"}, headers=AUTH
     ),
     # --- facade: dates ---------------------------------------------------------------------------
-    predict("20250327", "start-impossible-date", "impossible date", start="2025-02-30"),
-    predict("20250327", "start-before-the-data", "outside the data", start="1999-01-01", end="1999-01-02"),
-    predict("20250327", "start-after-end", "after", start="2025-06-02", end="2025-06-01"),
+    predict("20250327", "start-impossible-date", "start", "malformed", start="2025-02-30"),
+    predict(
+        "20250327",
+        "start-before-the-data",
+        "outside the data",
+        status=409,
+        start="1999-01-01",
+        end="1999-01-02",
+    ),
+    predict("20250327", "start-after-end", "after", status=409, start="2025-06-02", end="2025-06-01"),
     predict("20250327", "start-year-99999", "start", start="99999-01-01"),
-    predict("20250327", "start-garbage", "not a date", start="yesterday; DROP TABLE jobs"),
-    predict("20250327", "start-not-on-the-hour", "on the hour", start="2025-04-01T10:30:00"),
+    predict("20250327", "start-garbage", "malformed", start="yesterday; DROP TABLE jobs"),
+    predict("20250327", "start-not-on-the-hour", "malformed", start="2025-04-01T10:30:00"),
     predict("20250327", "end-month-13", "end", end="2025-13-01"),
     facade("btc-info-impossible-date", "GET", "/btc-info", 422, "start", params={"start": "2025-13-01"}),
     facade(
         "btc-info-far-future",
         "GET",
         "/btc-info",
-        422,
+        409,
         "outside the data",
         params={"start": "2040-01-01", "end": "2040-01-02"},
     ),
@@ -213,7 +221,6 @@ CASES: list[Case] = [
         content=b"<alias>20250327</alias>",
         headers={"content-type": "application/xml"},
     ),
-    facade("body-no-alias-anywhere", "POST", "/predict", 422, "alias is required", json_body={}),
     # --- facade: tokens --------------------------------------------------------------------------
     facade("reload-without-token", "POST", "/reload", 401, "bearer", params={"alias": "20250327"}),
     facade(
@@ -246,10 +253,10 @@ CASES: list[Case] = [
     facade("job-unknown", "GET", "/jobs/0123456789abcdef", 404, "job"),
     facade("job-id-path-like", "GET", "/jobs/..%2f..%2fetc%2fpasswd", 404, "not found"),
     # --- facade: callback URLs (refused before any connection) -----------------------------------
-    callback("callback-file-scheme", "file:///etc/passwd", "scheme"),
-    callback("callback-gopher-scheme", "gopher://127.0.0.1:6379/_INFO", "scheme"),
-    callback("callback-ftp-scheme", "ftp://127.0.0.1/result", "scheme"),
-    callback("callback-javascript-scheme", "javascript:alert(1)", "scheme"),
+    callback("callback-file-scheme", "file:///etc/passwd", "malformed", status=422),
+    callback("callback-gopher-scheme", "gopher://127.0.0.1:6379/_INFO", "malformed", status=422),
+    callback("callback-ftp-scheme", "ftp://127.0.0.1/result", "malformed", status=422),
+    callback("callback-javascript-scheme", "javascript:alert(1)", "malformed", status=422),
     callback("callback-aws-metadata", "http://169.254.169.254/latest/meta-data/", "metadata"),
     callback("callback-ecs-metadata", "http://169.254.170.2/v2/credentials", "metadata"),
     callback("callback-link-local", "http://169.254.10.10/result", "link-local"),
@@ -265,10 +272,10 @@ CASES: list[Case] = [
     callback("callback-decimal-metadata", "http://2852039166/latest/meta-data/", "allowlist"),
     callback("callback-hex-metadata", "http://0xa9fea9fe/latest/meta-data/", "allowlist"),
     callback("callback-octal-metadata", "http://0251.0376.0251.0376/", "allowlist"),
-    callback("callback-userinfo-trick", "http://127.0.0.1@10.0.0.1/result", "credentials"),
-    callback("callback-userinfo-password", "http://user:pw@127.0.0.1/result", "credentials"),
+    callback("callback-userinfo-trick", "http://127.0.0.1@10.0.0.1/result", "malformed", status=422),
+    callback("callback-userinfo-password", "http://user:pw@127.0.0.1/result", "malformed", status=422),
     callback("callback-unspecified-address", "http://0.0.0.0/result", "unicast"),
-    callback("callback-no-host", "http:///result", "no host"),
+    callback("callback-no-host", "http:///result", "malformed", status=422),
     callback("callback-bad-port", "http://127.0.0.1:99999/result", "not a valid url"),
     callback("callback-public-name", "https://example.com/hook", "allowlist"),
     facade(
@@ -277,14 +284,14 @@ CASES: list[Case] = [
         "/predict",
         422,
         "callback",
-        "longer than",
+        "at most 2048 characters",
         json_body={"alias": "20250327", "callback_url": "http://127.0.0.1/" + "a" * 3000},
     ),
     facade(
         "callback-metadata-in-json-body",
         "POST",
         "/predict",
-        422,
+        403,
         "callback",
         "metadata",
         json_body={"alias": "20250327", "callback_url": "http://169.254.169.254/"},
@@ -293,7 +300,7 @@ CASES: list[Case] = [
         "champion-callback-private",
         "GET",
         "/predict-champion",
-        422,
+        403,
         "callback",
         "private",
         params={"callback_url": "http://10.1.2.3/hook"},
@@ -526,9 +533,12 @@ async def test_a_hostile_request_is_a_4xx_naming_the_problem_and_stores_nothing(
 
     assert response.status_code < 500, response.text
     assert response.status_code == case.status, response.text
-    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
-    message = str(body.get("detail") or body.get("error"))
+    assert body["status"] == case.status
+    if case.target == "predictor":
+        assert body["error"] == body["detail"]  # the Open Inference Protocol's member, kept
+    message = body["detail"]
     for word in case.words:
         assert word.lower() in message.lower(), f"{word!r} not in {message!r}"
     assert services.facade.jobs_stored() == jobs_before

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from btcforecast.alias_names import sort_aliases
+from btcforecast.problems import problem_responses
 from facade.api.deps import ForecasterDep
-from facade.schemas import AliasesResponse, ErrorResponse
+from facade.schemas import AliasesResponse
 
 router = APIRouter(tags=["models"])
 
 
-@router.get("/aliases", responses={503: {"model": ErrorResponse}})
+@router.get("/aliases", responses=problem_responses(503))
 async def get_aliases(forecaster: ForecasterDep) -> AliasesResponse:
     versions = await forecaster.aliases()
     return AliasesResponse(aliases=sort_aliases(list(versions)), versions=versions)

@@ -1,24 +1,27 @@
-"""GET /btc-info: hourly bars, 2025-04-01 00:00 .. 2025-06-30 23:00 unless start/end say otherwise."""
+"""GET /btc-info: hourly bars, 2025-04-01 00:00 .. 2025-06-30 23:00 unless start/end say otherwise.
+
+409: the range is empty or outside the market data held.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
+from btcforecast.problems import problem_responses
 from facade.api.deps import ForecasterDep
 from facade.api.format import iso_hours
-from facade.schemas import BtcInfoResponse, ErrorResponse
+from facade.api.params import EndQuery, StartQuery
+from facade.schemas import BtcInfoResponse
 from facade.time_range import parse_time
 
 router = APIRouter(tags=["market"])
 
 
-@router.get("/btc-info", responses={422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
+@router.get("/btc-info", responses=problem_responses(409, 422, 503))
 async def get_btc_info(
     forecaster: ForecasterDep,
-    start: Annotated[str | None, Query(description="YYYY-MM-DD or ISO datetime, UTC")] = None,
-    end: Annotated[str | None, Query(description="inclusive; a bare date means its last hour")] = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
 ) -> BtcInfoResponse:
     lo = parse_time("start", start) if start is not None else None
     hi = parse_time("end", end, end_of_day=True) if end is not None else None

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 
 from btcforecast.errors import NotFound
 from facade.api.deps import AllowlistDep, ForecasterDep, JobsDep, WorkerDep
 from facade.api.format import forecast_response
+from facade.api.params import CallbackQuery
 from facade.api.routes.predict import ERRORS
 from facade.api.submit import accept, check_url
 from facade.schemas import ChampionRequest, PredictResponse
@@ -46,7 +47,7 @@ async def get_predict_champion(
     jobs: JobsDep,
     worker: WorkerDep,
     allowlist: AllowlistDep,
-    callback_url: Annotated[str | None, Query(description="answer 202 and POST the result here")] = None,
+    callback_url: CallbackQuery = None,
 ) -> Response:
     return await _champion(request, forecaster, jobs, worker, allowlist, callback_url)
 
@@ -58,7 +59,7 @@ async def post_predict_champion(
     jobs: JobsDep,
     worker: WorkerDep,
     allowlist: AllowlistDep,
-    callback_url: Annotated[str | None, Query(description="answer 202 and POST the result here")] = None,
+    callback_url: CallbackQuery = None,
     body: Annotated[ChampionRequest | None, Body()] = None,
 ) -> Response:
     url = body.callback_url if body is not None and body.callback_url is not None else callback_url

@@ -1,7 +1,7 @@
 """GET /evaluation: two versions backtested on the same recent hours, for the operator's quality gate.
 
-Read-only. 404 names an unknown version, 409 says there are too few hours after both base dates,
-422 a bad parameter (or a model this facade does not serve), 503 a dependency down.
+Read-only. 404 names an unknown version or model, 409 says there are too few hours after both base dates
+(or fewer than min_hours asked for), 422 a malformed parameter, 503 a dependency down.
 """
 
 from __future__ import annotations
@@ -10,17 +10,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from btcforecast.problems import problem_responses
 from facade.api.deps import ForecasterDep
 from facade.evaluation import MAX_HOURS, Evaluation, evaluate
-from facade.schemas import ErrorResponse
 
 router = APIRouter(tags=["evaluation"])
 
-ERRORS = {
-    404: {"model": ErrorResponse, "description": "unknown version"},
-    409: {"model": ErrorResponse, "description": "too few hours after both base dates"},
-    422: {"model": ErrorResponse},
-    503: {"model": ErrorResponse},
+ERRORS = problem_responses(422, 502, 503) | {
+    404: {"description": "an unknown version, or a model this facade does not serve"},
+    409: {"description": "too few hours after both base dates, or min_hours over hours"},
 }
 
 

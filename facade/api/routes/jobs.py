@@ -6,14 +6,15 @@ import asyncio
 
 from fastapi import APIRouter, HTTPException
 
+from btcforecast.problems import problem_responses
 from facade.api.deps import JobsDep
 from facade.api.format import job_response
-from facade.schemas import ErrorResponse, JobResponse
+from facade.schemas import JobResponse
 
 router = APIRouter(tags=["jobs"])
 
 
-@router.get("/jobs/{job_id}", responses={404: {"model": ErrorResponse}})
+@router.get("/jobs/{job_id}", responses=problem_responses(404))
 async def get_job(job_id: str, jobs: JobsDep) -> JobResponse:
     job = await asyncio.to_thread(jobs.get, job_id)
     if job is None:

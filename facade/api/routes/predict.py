@@ -1,29 +1,30 @@
 """POST /predict: one alias's model over every hour from its date (or ``start``) to the data's end.
 
-With a ``callback_url`` the answer is 202 and a job id; the result is POSTed there, signed.
+Without an alias (query or body) the facade's MODEL_ALIAS. Defaults: ``start`` the alias's date,
+``end`` the end of the data; ``start_date``/``end_date`` are the seed's names for them. With a
+``callback_url`` the answer is 202 and a job id; the result is POSTed there, signed.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 
-from btcforecast.errors import InputError
-from facade.api.deps import AllowlistDep, ForecasterDep, JobsDep, WorkerDep
+from btcforecast.problems import problem_responses
+from facade.api.deps import AllowlistDep, ForecasterDep, JobsDep, SettingsDep, WorkerDep
 from facade.api.format import forecast_response
+from facade.api.params import AliasQuery, CallbackQuery, EndQuery, StartQuery
 from facade.api.submit import accept, check_url
-from facade.schemas import ErrorResponse, JobAccepted, PredictRequest, PredictResponse
+from facade.schemas import JobAccepted, PredictRequest, PredictResponse
 from facade.time_range import parse_time
 
 router = APIRouter(tags=["predictions"])
 
-ERRORS = {
+ERRORS = problem_responses(404, 409, 413, 422, 502, 503) | {
     202: {"model": JobAccepted, "description": "accepted; the result goes to callback_url"},
-    404: {"model": ErrorResponse},
-    422: {"model": ErrorResponse},
-    503: {"model": ErrorResponse},
+    403: {"description": "the SSRF rules refuse callback_url (the detail names the rule)"},
 }
 
 
@@ -34,16 +35,13 @@ async def post_predict(
     jobs: JobsDep,
     worker: WorkerDep,
     allowlist: AllowlistDep,
-    alias: Annotated[str | None, Query(description="backtest_20250327, 20250327 or a named alias")] = None,
-    start: Annotated[
-        str | None, Query(description="first hour to predict (default: the alias's date)")
-    ] = None,
-    end: Annotated[
-        str | None, Query(description="last hour to predict (default: the end of the data)")
-    ] = None,
-    start_date: Annotated[str | None, Query(description="the seed's name for start")] = None,
-    end_date: Annotated[str | None, Query(description="the seed's name for end")] = None,
-    callback_url: Annotated[str | None, Query(description="answer 202 and POST the result here")] = None,
+    settings: SettingsDep,
+    alias: AliasQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    start_date: StartQuery = None,
+    end_date: EndQuery = None,
+    callback_url: CallbackQuery = None,
     body: Annotated[PredictRequest | None, Body()] = None,
 ) -> Response:
     start = start if start is not None else start_date
@@ -54,7 +52,7 @@ async def post_predict(
         end = body.end if body.end is not None else end
         callback_url = body.callback_url if body.callback_url is not None else callback_url
     if alias is None:
-        raise InputError("alias is required (query parameter or JSON body)")
+        alias = settings.model_alias
     if callback_url is not None:
         await check_url(callback_url, allowlist)
     lo = parse_time("start", start) if start is not None else None
