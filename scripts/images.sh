@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the five btc-forecast images from the repository root (`make images`). Each app image installs the
-# core plus its component's extra from pyproject.toml only (docs/images.md): no shared app base.
+# core plus its component's extra from pyproject.toml only (docs/images.md): no shared app base. The four
+# app images come from one Dockerfile, docker/component.Dockerfile (target and build arguments per
+# component, in COMPONENTS below); the MLflow server from mlflow-server/Dockerfile.
 #   TAG=0.1.0 REGISTRY=ghcr.io/me scripts/images.sh      # REGISTRY optional; PUSH=1 pushes
 #
 # Environment (all optional):
@@ -9,7 +11,7 @@
 #   PYTHON_IMAGE        base image of every image (default: the Dockerfiles' pinned python:3.11.x-slim-bookworm)
 #   TORCH_INDEX_URL     index serving CPU torch (default https://download.pytorch.org/whl/cpu)
 #   TORCH_WHEELS        folder holding torch-<TORCH_VERSION>+cpu-*.whl: installed from there instead of the index
-#   TORCH_VERSION       torch release (2.13.0)
+#                       (TORCH_VERSION: the `predictor` extra's torch pin in pyproject.toml)
 #   PIP_FROM_HOST=1     carry this host's pip CA bundle and http(s) index settings into the build stages
 #                       (only there: the final images never contain them)
 #   DOCKER_BUILD_FLAGS  extra `docker build` flags for every image, e.g. "--network host --pull=false"
@@ -25,15 +27,27 @@ cd "$(dirname "$0")/.."
 
 TAG="${TAG:-0.1.0}"
 PREFIX="${REGISTRY:+${REGISTRY}/}btc-forecast"
-TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
-# image name -> Dockerfile
-IMAGES=(
-  "predictor:predictor/Dockerfile"
-  "facade:facade/Dockerfile"
-  "callback:callback/Dockerfile"
-  "operator:operator/Dockerfile"
-  "mlflow:mlflow-server/Dockerfile"
+COMPONENT_DOCKERFILE=docker/component.Dockerfile
+# component (= extra, build target, image name) -> the project's packages it keeps in /opt/app (APP) and the
+# modules its build imports (IMPORTS: entry modules and what they import lazily on their paths)
+declare -A APP=(
+  [predictor]="predictor bin"
+  [facade]="facade"
+  [callback]="callback"
+  [operator]="btcf_operator"
 )
+declare -A IMPORTS=(
+  [predictor]="predictor.__main__ btcforecast.cli btcforecast.seeding btcforecast.mlflow_model scipy.special boto3"
+  [facade]="facade.main facade.__main__ btcforecast.kube kubernetes.client scipy.special boto3"
+  [callback]="callback.main callback.__main__"
+  [operator]="btcf_operator.main btcforecast.kube kubernetes.client"
+)
+COMPONENTS=(predictor facade callback operator)
+IMAGES=("${COMPONENTS[@]}" mlflow)
+# CPU torch: the release the `predictor` extra pins (constraints.txt holds the same)
+TORCH_VERSION="$("${PYTHON:-python3}" -c 'import tomllib
+extra = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["predictor"]
+print(next(r.split("==")[1] for r in extra if r.startswith("torch==")))')"
 log() { echo "images: $*" >&2; }
 
 command -v docker >/dev/null || { log "docker is not installed (https://docs.docker.com/get-docker/)"; exit 1; }
@@ -60,8 +74,11 @@ if [ "${LOCAL_BUILD:-0}" = 1 ] && [ -z "${PYTHON_IMAGE:-}" ]; then
   PYTHON_IMAGE="$(scripts/base-image.sh | tail -n 1)"
 fi
 
-# .build/ is the part of the build context this script prepares (ignored by git; see .dockerignore).
-mkdir -p .build/wheels .build/pip
+# .build/ is the part of the build context this script prepares (ignored by git; see .dockerignore):
+# .build/wheels/torch holds the torch wheel (copied into the predictor's build stage), .build/wheels/none
+# nothing (the other components').
+mkdir -p .build/wheels/torch .build/wheels/none .build/pip
+rm -f .build/wheels/*.whl  # where the wheel lay before the components shared one Dockerfile
 
 # -- torch: a local wheel when asked for (or found by the host's pip in LOCAL_BUILD), else the index.
 find_torch_wheel() {
@@ -83,22 +100,22 @@ fi
 pip_config() {  # pip_config KEY -> values of KEY in the host's pip configuration (any section)
   sed -n "s/^[^=]*\.$1='\(.*\)'\$/\1/p" <<<"$PIP_CONFIG_LIST"
 }
-for stale in .build/wheels/torch-*.whl; do
+for stale in .build/wheels/torch/torch-*.whl; do
   [ -f "$stale" ] && [[ "$(basename "$stale")" != torch-"${TORCH_VERSION}"+cpu-* ]] && rm -f "$stale"
 done
 if [ -n "${TORCH_WHEELS:-}" ] || [ "${LOCAL_BUILD:-0}" = 1 ]; then
   wheel="$(find_torch_wheel)" || {
     log "no torch-${TORCH_VERSION}+cpu wheel found (TORCH_WHEELS=${TORCH_WHEELS:-unset}); trying pip download"
-    "${PYTHON:-python3}" -m pip download --no-deps --only-binary=:all: --dest .build/wheels \
+    "${PYTHON:-python3}" -m pip download --no-deps --only-binary=:all: --dest .build/wheels/torch \
       "torch==${TORCH_VERSION}+cpu" >&2 || { log "set TORCH_WHEELS to a folder with the CPU torch wheel"; exit 1; }
     wheel=""
   }
-  if [ -n "$wheel" ] && ! cmp -s "$wheel" ".build/wheels/$(basename "$wheel")"; then
-    cp "$wheel" .build/wheels/
+  if [ -n "$wheel" ] && ! cmp -s "$wheel" ".build/wheels/torch/$(basename "$wheel")"; then
+    cp "$wheel" .build/wheels/torch/
   fi
-  log "torch from $(ls .build/wheels/torch-*.whl)"
+  log "torch from $(ls .build/wheels/torch/torch-*.whl)"
 else
-  rm -f .build/wheels/torch-*.whl
+  rm -f .build/wheels/torch/torch-*.whl
   log "torch from ${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
 fi
 
@@ -131,7 +148,7 @@ write_if_changed .build/pip/pip.conf "$conf"
 #    not reinstall them): .build/requirements/<component>.txt
 mkdir -p .build/requirements
 rm -f .build/requirements.txt  # the single list of the shared app base, before the images were split
-for component in predictor facade callback operator; do
+for component in "${COMPONENTS[@]}"; do
   "${PYTHON:-python3}" - "$component" >".build/requirements/$component.txt.new" <<'PY'
 import sys
 import tomllib
@@ -148,7 +165,6 @@ done
 ARGS=()
 [ -n "${PYTHON_IMAGE:-}" ] && ARGS+=(--build-arg "PYTHON_IMAGE=${PYTHON_IMAGE}")
 [ -n "${TORCH_INDEX_URL:-}" ] && ARGS+=(--build-arg "TORCH_INDEX_URL=${TORCH_INDEX_URL}")
-ARGS+=(--build-arg "TORCH_VERSION=${TORCH_VERSION}")
 for proxy in HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
   [ -n "${!proxy:-}" ] && ARGS+=(--build-arg "$proxy")  # predefined build args: not kept in the image
 done
@@ -184,22 +200,30 @@ build() {  # build REF DOCKERFILE FINGERPRINT [extra docker build args...]
 total_start=$SECONDS
 python_id="$(image_id "${PYTHON_IMAGE:-default}")"
 SOURCES=(pyproject.toml constraints.txt docker/slim-venv.sh .build/pip btcforecast predictor facade callback operator)
-for entry in "${IMAGES[@]}"; do
-  name="${entry%%:*}"; dockerfile="${entry#*:}"
+for name in "${IMAGES[@]}"; do
   ref="${PREFIX}/${name}:${TAG}"
-  case "$name" in
-    mlflow) inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" constraints.txt .build/pip)" ;;
-    predictor) inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" "${SOURCES[@]}" \
-                 ".build/requirements/$name.txt" .build/wheels)" ;;
-    *) inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" "${SOURCES[@]}" ".build/requirements/$name.txt")" ;;
-  esac
-  build "${ref}" "${dockerfile}" "${inputs}"
+  if [ "$name" = mlflow ]; then
+    inputs="$(fingerprint "${ARGS[*]} ${python_id}" mlflow-server/Dockerfile constraints.txt .build/pip)"
+    build "${ref}" mlflow-server/Dockerfile "${inputs}"
+  else
+    requirements=".build/requirements/$name.txt"
+    # torch (from .build/wheels/torch or the index) only for a component whose extra pins it
+    torch_pin="$(sed -n 's/^torch==//p' "$requirements")"
+    wheels=none
+    [ -n "$torch_pin" ] && wheels=torch
+    component_args=(--target "$name" --build-arg "COMPONENT=$name" --build-arg "APP=${APP[$name]}"
+                    --build-arg "IMPORTS=${IMPORTS[$name]}" --build-arg "WHEELS=$wheels")
+    [ -n "$torch_pin" ] && component_args+=(--build-arg "TORCH_VERSION=$torch_pin")
+    inputs="$(fingerprint "${ARGS[*]} ${component_args[*]} ${python_id}" "$COMPONENT_DOCKERFILE" "${SOURCES[@]}" \
+      "$requirements" ".build/wheels/$wheels")"
+    build "${ref}" "$COMPONENT_DOCKERFILE" "${inputs}" "${component_args[@]}"
+  fi
   if [ "${PUSH:-0}" = 1 ]; then docker push "${ref}"; fi
 done
 log "all images built in $((SECONDS - total_start)) s"
 echo "image sizes (docker image inspect .Size):"
-for ref in "${PYTHON_IMAGE:-}" $(for e in "${IMAGES[@]}"; do echo "${PREFIX}/${e%%:*}:${TAG}"; done); do
+for ref in "${PYTHON_IMAGE:-}" $(for name in "${IMAGES[@]}"; do echo "${PREFIX}/${name}:${TAG}"; done); do
   [ -n "$ref" ] && docker image inspect "$ref" >/dev/null 2>&1 || continue
   printf '  %-40s %s\n' "$ref" "$(docker image inspect -f '{{.Size}}' "$ref" | awk '{printf "%.0f MB", $1/1e6}')"
 done
-echo "built: $(for e in "${IMAGES[@]}"; do printf '%s/%s:%s ' "${PREFIX}" "${e%%:*}" "${TAG}"; done)"
+echo "built: $(for name in "${IMAGES[@]}"; do printf '%s/%s:%s ' "${PREFIX}" "${name}" "${TAG}"; done)"

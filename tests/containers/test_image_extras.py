@@ -128,3 +128,41 @@ def test_the_components_extra_does_not_install_them_either(
     c, found = component
     carried = set(found["installed"])
     assert not carried & {*c.absent_dists, *NEVER}, f"{c.extra} installs {carried}"
+
+
+# What docker/slim-venv.sh removes: (package that must still import, module that must be gone).
+SLIMMED = {
+    "facade": [("kubernetes.client", "kubernetes.aio"), ("pyarrow.parquet", "pyarrow.flight")],
+    "operator": [("kubernetes.client", "kubernetes.aio")],
+    "predictor": [("kubernetes.client", "kubernetes.aio"), ("pyarrow.parquet", "pyarrow.flight")],
+}
+
+SLIM_PROBE = """
+import importlib, json, pathlib, sys, sysconfig
+pairs = json.loads(sys.argv[1])
+gone = []
+for kept, removed in pairs:
+    importlib.import_module(kept)
+    try:
+        importlib.import_module(removed)
+    except ImportError:
+        gone.append(removed)
+site = pathlib.Path(sysconfig.get_paths()["purelib"])
+left = sorted(str(p.relative_to(site)) for p in site.rglob("tests") if p.is_dir())
+print(json.dumps({"gone": gone, "tests_left": left}))
+"""
+
+
+@pytest.mark.parametrize("name", sorted(SLIMMED))
+def test_slim_venv_removed_test_suites_and_the_unused_clients_while_their_packages_still_import(
+    name: str, docker_engine: DockerEngine, built_images: BuiltImages
+) -> None:
+    pairs = SLIMMED[name]
+    result = docker_engine.docker_result(
+        "run", "--rm", "--network", "none", "--entrypoint", "python", built_images.ref(name),
+        "-c", SLIM_PROBE, json.dumps(pairs), timeout=IMPORT_TIMEOUT,
+    )  # fmt: skip
+    assert result.returncode == 0, f"{name}: {result.stderr[-3000:]}"
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert found["gone"] == [removed for _, removed in pairs]
+    assert found["tests_left"] == []
