@@ -363,6 +363,7 @@ class Forecaster:
         alias, resolved, start, last, frames = await self.prepare(raw_alias, start, end)
         key = (frames.key, self.model_name, alias, resolved.version, start, last)
         forecast = self.forecasts.get(key)
+        record_result_cache(forecast is not None, cache="forecast")
         if forecast is None:
             part = await self._part(frames, alias, resolved.version, start, last)
             forecast = await self._forecast(frames, [part])
@@ -381,6 +382,7 @@ class Forecaster:
             raise NotFound(f"no backtest aliases dated on or after the champion start {self.champion_start}")
         key = (frames.key, self.model_name, "champion", *segments)
         forecast = self.forecasts.get(key)
+        record_result_cache(forecast is not None, cache="forecast")
         if forecast is None:
             parts = await asyncio.gather(
                 *(self._part(frames, s.alias, s.version, s.start, s.end) for s in segments)

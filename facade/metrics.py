@@ -28,11 +28,13 @@ DELIVERY_OUTCOMES = ("delivered", "refused", "unavailable", "unreachable")
 """delivered: 2xx; refused: a final 4xx; unavailable: 5xx, 408, 425 or 429 (retried);
 unreachable: no answer (connection error or timeout; retried)."""
 CACHE_RESULTS = ("hit", "miss")
+RESULT_CACHES = ("forecast", "predictions")
 
 RESULT_CACHE = Counter(
     f"{PREFIX}_result_cache_lookups",
-    "Lookups of cached predictions per (version, range), by result",
-    ["result"],
+    "Lookups of the result caches, by cache (forecast: whole answers; predictions: per version and"
+    " range) and result",
+    ["cache", "result"],
     registry=None,
 )
 ALIAS_CACHE = Counter(
@@ -48,14 +50,15 @@ DELIVERY_ATTEMPTS = Counter(
     registry=None,
 )
 for _result in CACHE_RESULTS:
-    RESULT_CACHE.labels(result=_result)
+    for _cache in RESULT_CACHES:
+        RESULT_CACHE.labels(cache=_cache, result=_result)
     ALIAS_CACHE.labels(result=_result)
 for _outcome in DELIVERY_OUTCOMES:
     DELIVERY_ATTEMPTS.labels(outcome=_outcome)
 
 
-def record_result_cache(hit: bool) -> None:
-    RESULT_CACHE.labels(result="hit" if hit else "miss").inc()
+def record_result_cache(hit: bool, cache: str = "predictions") -> None:
+    RESULT_CACHE.labels(cache=cache, result="hit" if hit else "miss").inc()
 
 
 def record_alias_cache(hit: bool) -> None:

@@ -34,7 +34,7 @@ def test_the_facades_metrics_count_a_prediction_and_its_cached_repeat(
 
     assert moved("btcf_facade_http_requests_total", **PREDICT) == 2
     assert moved("btcf_facade_http_request_duration_seconds_count", route="/predict", method="POST") == 2
-    assert moved("btcf_facade_result_cache_lookups_total", result="hit") >= 1
+    assert moved("btcf_facade_result_cache_lookups_total", cache="forecast", result="hit") >= 1
     assert after.types()["btcf_facade_callback_jobs"] == "gauge"
     assert after.value("process_resident_memory_bytes") is not None
 
@@ -64,13 +64,17 @@ def test_the_predictors_metrics_count_the_inference_a_facade_cache_miss_asks_for
     api: httpx.Client, facade: ManagedProcess, predictor: ManagedProcess
 ) -> None:
     params = {"alias": "20250403", "start": "2025-05-10", "end": "2025-05-11"}
-    misses = value(facade.url, "btcf_facade_result_cache_lookups_total", result="miss")
+    misses = value(facade.url, "btcf_facade_result_cache_lookups_total", cache="predictions", result="miss")
     inferences = scrape(f"{predictor.url}/metrics").total("request_predict_seconds_count")
 
     assert api.post("/predict", params=params).status_code == 200
 
     after = scrape(f"{predictor.url}/metrics")
-    assert value(facade.url, "btcf_facade_result_cache_lookups_total", result="miss") - misses == 1
+    assert (
+        value(facade.url, "btcf_facade_result_cache_lookups_total", cache="predictions", result="miss")
+        - misses
+        == 1
+    )
     assert after.total("request_predict_seconds_count") - inferences >= 1
     assert {"btcf_predictor_reloads", "btcf_predictor_live_version", "process_resident_memory_bytes"} <= set(
         after.families
