@@ -368,6 +368,14 @@ def _mounts(
             )
             name = ref.get("name") or ref.get("secretName")
             out.extend(_key_mounts(chart, kind, name, ref, vm, files_dir, key_files))
+        elif "projected" in volume:
+            # The chart's secrets volume: Secret and ConfigMap sources merged into one folder.
+            for source in volume["projected"]["sources"]:
+                kind = "Secret" if "secret" in source else "ConfigMap"
+                ref = source.get("secret") or source.get("configMap")
+                if ref is None:
+                    raise ValueError(f"{c['name']}: projected source not supported here: {source}")
+                out.extend(_key_mounts(chart, kind, ref["name"], ref, vm, files_dir, key_files))
         else:
             raise ValueError(
                 f"{c['name']}: volume type of {volume['name']!r} is not supported here: {volume}"
