@@ -16,6 +16,7 @@ import pytest
 from kubernetes import client
 
 from tests.k8s import helm
+from tests.k8s.test_chart_install import dig, leaves
 
 pytestmark = pytest.mark.kube
 
@@ -150,3 +151,37 @@ def test_the_database_url_is_stored_in_a_secret_every_store_mounts(kube_cluster:
             if "secret" in source
         }
         assert f"{helm.RELEASE}-database" in names, component
+
+
+BUNDLED: dict[str, Any] = {
+    "postgresql": {"bundled": {"enabled": True}},
+    "facade": {"replicas": 2},
+    "callback": {"replicas": 2},
+}
+
+
+def test_the_bundled_database_is_stored_as_rendered_and_keeps_its_password_on_upgrade(
+    kube_cluster: Any, kube_api: client.ApiClient
+) -> None:
+    """StatefulSet, headless Service, NetworkPolicy and Secret accepted as rendered (nothing pruned);
+    `helm upgrade` keeps the generated password, so the URLs the clients hold stay valid."""
+    core = client.CoreV1Api(kube_api)
+    kubeconfig = kube_cluster.admin_kubeconfig
+    name = f"{helm.RELEASE}-postgresql"
+    with (
+        helm.scratch_namespace(kube_api, "bundled-db") as namespace,
+        helm.installed(kubeconfig, namespace, BUNDLED) as docs,
+    ):
+        mine = [d for d in docs if d["metadata"]["name"] == name]
+        assert {d["kind"] for d in mine} == {"StatefulSet", "Service", "NetworkPolicy"}
+        live = {d["kind"]: d for d in helm.live(kubeconfig, namespace, mine)}
+        for doc in mine:
+            for path, value in leaves(doc["spec"]):
+                assert dig(live[doc["kind"]]["spec"], path) == value, f"{doc['kind']}: {path}"
+        before = core.read_namespaced_secret(f"{helm.RELEASE}-database", namespace).data
+        assert set(before) == {"POSTGRES_PASSWORD", "DATABASE_URL", "MLFLOW_BACKEND_STORE_URI"}
+
+        upgraded = helm.upgrade(kubeconfig, helm.RELEASE, namespace, {**BUNDLED, "callback": {"replicas": 3}})
+
+        assert upgraded["status"] == "deployed"
+        assert core.read_namespaced_secret(f"{helm.RELEASE}-database", namespace).data == before
