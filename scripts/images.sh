@@ -33,6 +33,7 @@ IMAGES=(
   "callback:callback/Dockerfile"
   "operator:operator/Dockerfile"
   "mlflow:mlflow-server/Dockerfile"
+  "postgres:postgres/Dockerfile"
 )
 log() { echo "images: $*" >&2; }
 
@@ -189,6 +190,7 @@ for entry in "${IMAGES[@]}"; do
   ref="${PREFIX}/${name}:${TAG}"
   case "$name" in
     mlflow) inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" constraints.txt .build/pip)" ;;
+    postgres) inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" postgres)" ;;
     predictor) inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" "${SOURCES[@]}" \
                  ".build/requirements/$name.txt" .build/wheels)" ;;
     *) inputs="$(fingerprint "${ARGS[*]} ${python_id}" "${dockerfile}" "${SOURCES[@]}" ".build/requirements/$name.txt")" ;;
