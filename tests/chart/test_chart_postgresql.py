@@ -50,7 +50,7 @@ def test_the_urls_point_at_the_bundled_service_with_the_generated_password(rende
 
 
 def test_facade_and_receiver_share_one_database_and_mlflow_has_its_own(render) -> None:
-    """MLflow's schema has a table named jobs, as the facade's queue has: they cannot share a database."""
+    """One server; MLflow's migrations own a database of their own."""
     docs = render(BUNDLED)
     for component, key in (
         ("facade", "DATABASE_URL"),
@@ -151,3 +151,11 @@ def test_only_facade_receiver_and_mlflow_may_connect(render) -> None:
 def test_no_policy_when_network_policies_are_off(render) -> None:
     docs = render({**BUNDLED, "networkPolicy": {"enabled": False}})
     assert not find(docs, "NetworkPolicy")
+
+
+def test_the_password_is_kept_on_uninstall_with_the_claim(render) -> None:
+    [secret] = [s for s in find(render(BUNDLED), "Secret") if s["metadata"]["name"] == SECRET]
+    assert secret["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    no_claim = {"postgresql": {"bundled": {"enabled": True, "persistence": {"enabled": False}}}}
+    [secret] = [s for s in find(render(no_claim), "Secret") if s["metadata"]["name"] == SECRET]
+    assert "annotations" not in secret["metadata"]

@@ -160,28 +160,34 @@ BUNDLED: dict[str, Any] = {
 }
 
 
-def test_the_bundled_database_is_stored_as_rendered_and_keeps_its_password_on_upgrade(
+def test_the_bundled_database_is_stored_as_rendered_and_keeps_its_password(
     kube_cluster: Any, kube_api: client.ApiClient
 ) -> None:
     """StatefulSet, headless Service, NetworkPolicy and Secret accepted as rendered (nothing pruned);
-    `helm upgrade` keeps the generated password, so the URLs the clients hold stay valid."""
+    `helm upgrade` keeps the generated password, and so do `helm uninstall` and a new install under
+    the same name (the Secret is kept with the claim, whose cluster knows only that password)."""
     core = client.CoreV1Api(kube_api)
     kubeconfig = kube_cluster.admin_kubeconfig
     name = f"{helm.RELEASE}-postgresql"
-    with (
-        helm.scratch_namespace(kube_api, "bundled-db") as namespace,
-        helm.installed(kubeconfig, namespace, BUNDLED) as docs,
-    ):
-        mine = [d for d in docs if d["metadata"]["name"] == name]
-        assert {d["kind"] for d in mine} == {"StatefulSet", "Service", "NetworkPolicy"}
-        live = {d["kind"]: d for d in helm.live(kubeconfig, namespace, mine)}
-        for doc in mine:
-            for path, value in leaves(doc["spec"]):
-                assert dig(live[doc["kind"]]["spec"], path) == value, f"{doc['kind']}: {path}"
-        before = core.read_namespaced_secret(f"{helm.RELEASE}-database", namespace).data
-        assert set(before) == {"POSTGRES_PASSWORD", "DATABASE_URL", "MLFLOW_BACKEND_STORE_URI"}
+    with helm.scratch_namespace(kube_api, "bundled-db") as namespace:
+        with helm.installed(kubeconfig, namespace, BUNDLED) as docs:
+            mine = [d for d in docs if d["metadata"]["name"] == name]
+            assert {d["kind"] for d in mine} == {"StatefulSet", "Service", "NetworkPolicy"}
+            live = {d["kind"]: d for d in helm.live(kubeconfig, namespace, mine)}
+            for doc in mine:
+                for path, value in leaves(doc["spec"]):
+                    assert dig(live[doc["kind"]]["spec"], path) == value, f"{doc['kind']}: {path}"
+            before = core.read_namespaced_secret(f"{helm.RELEASE}-database", namespace).data
+            assert set(before) == {"POSTGRES_PASSWORD", "DATABASE_URL", "MLFLOW_BACKEND_STORE_URI"}
 
-        upgraded = helm.upgrade(kubeconfig, helm.RELEASE, namespace, {**BUNDLED, "callback": {"replicas": 3}})
+            upgraded = helm.upgrade(
+                kubeconfig, helm.RELEASE, namespace, {**BUNDLED, "callback": {"replicas": 3}}
+            )
 
-        assert upgraded["status"] == "deployed"
+            assert upgraded["status"] == "deployed"
+            assert core.read_namespaced_secret(f"{helm.RELEASE}-database", namespace).data == before
+            helm.uninstall(kubeconfig, helm.RELEASE, namespace)
+
         assert core.read_namespaced_secret(f"{helm.RELEASE}-database", namespace).data == before
+        with helm.installed(kubeconfig, namespace, BUNDLED):
+            assert core.read_namespaced_secret(f"{helm.RELEASE}-database", namespace).data == before

@@ -18,7 +18,7 @@ uses it unless mlflow.backendStore is set. */}}
 {{- end }}
 
 {{/* The bundled server's databases: the facade's and receiver's tables in btcf, MLflow's in mlflow
-(MLflow has a table named jobs of its own). */}}
+(its schema is its alembic migrations' alone, and each can be dumped or restored without the other). */}}
 {{- define "btcf.database.bundledDatabases" -}}
 {{- dict "DATABASE_URL" "btcf" "MLFLOW_BACKEND_STORE_URI" "mlflow" | toJson -}}
 {{- end }}
