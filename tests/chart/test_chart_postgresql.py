@@ -43,9 +43,12 @@ def test_the_urls_point_at_the_bundled_service_with_the_generated_password(rende
     values = database_secret(render(BUNDLED))
     password = values["POSTGRES_PASSWORD"]
     assert len(password) == 32 and password.isalnum()
-    for key, database in (("DATABASE_URL", "btcf"), ("MLFLOW_BACKEND_STORE_URI", "mlflow")):
+    for key, scheme, database in (
+        ("DATABASE_URL", "postgresql", "btcf"),
+        ("MLFLOW_BACKEND_STORE_URI", "postgresql+psycopg2", "mlflow"),
+    ):
         url = urlsplit(values[key])
-        assert (url.scheme, url.username, url.password) == ("postgresql", "btcf", password)
+        assert (url.scheme, url.username, url.password) == (scheme, "btcf", password)
         assert (url.hostname, url.port, url.path) == ("btc-forecast-postgresql", 5432, f"/{database}")
 
 

@@ -26,6 +26,8 @@ import psycopg
 import pytest
 import yaml
 
+from callback.store import PostgresResultStore
+from facade.job_store import PostgresJobStore
 from tests.chart.chart_helpers import CHART, NAMESPACE, RELEASE
 from tests.containers.chartpod import Chart, ContainerRun, container_run
 from tests.containers.images import LOCAL_BASE, ROOT
@@ -47,11 +49,11 @@ class Database:
     name: str
 
     def url(self, key: str, *, password: str | None = None) -> str:
-        """The chart's URL `key` with the host replaced by the pod's port bridge on the host."""
+        """The chart's URL `key` for psycopg (no SQLAlchemy driver), its host the pod's port bridge."""
         url = urlsplit(self.chart.secret_value(SECRET, key) or "")
         bridge = self.pod.bridge(5432)
         auth = f"{url.username}:{password if password is not None else url.password}"
-        return urlunsplit((url.scheme, f"{auth}@{bridge.host}:{bridge.host_port}", url.path, "", ""))
+        return urlunsplit(("postgresql", f"{auth}@{bridge.host}:{bridge.host_port}", url.path, "", ""))
 
     def probe(self, probe: str) -> subprocess.CompletedProcess[str]:
         command = self.run_spec[probe]["exec"]["command"]
@@ -182,3 +184,46 @@ def test_a_restart_keeps_the_data_and_runs_no_second_initdb(database: Database) 
     with psycopg.connect(database.url("DATABASE_URL"), connect_timeout=10) as conn:
         assert conn.execute("SELECT v FROM kept").fetchall() == [("before the restart",)]
     assert database.pod.logs(database.name, tail=None).count("initdb into") == 1
+
+
+def test_the_facades_queue_and_the_receivers_results_live_in_it_as_the_login_role(database: Database) -> None:
+    """The stores create their tables and work in the btcf database as `btcf` (owner, not superuser)."""
+    url = database.url("DATABASE_URL")
+    jobs = PostgresJobStore(url, owner="replica-a")
+    results = PostgresResultStore(url)
+    try:
+        job = jobs.create("forecast", {"horizon": 1}, "http://receiver/callback")
+        assert [claimed.job_id for claimed in jobs.claim(10, include_own=True)] == [job.job_id]
+        assert results.add(job.job_id, {"forecast": [1.0]}, signed_at=None)
+        assert results.get(job.job_id) is not None
+    finally:
+        jobs.close()
+        results.close()
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tableowner = 'btcf'")}
+    assert {"facade_jobs", "callback_results"} <= tables
+
+
+def test_mlflow_migrates_its_own_database_and_serves_from_it(database: Database) -> None:
+    """The MLflow image (psycopg2, scram-sha-256) on the chart's MLFLOW_BACKEND_STORE_URI, in the pod."""
+    mlflow_image = image_of(database.chart).replace("/postgres:", "/mlflow:")
+    found = database.pod.engine.docker_result("image", "inspect", mlflow_image)
+    assert found.returncode == 0, f"{mlflow_image} missing: build it with scripts/images.sh"
+    backend = database.chart.secret_value(SECRET, "MLFLOW_BACKEND_STORE_URI") or ""
+    backend = backend.replace(urlsplit(backend).netloc.split("@")[1], "127.0.0.1:5432")
+    name = database.pod.run_image(
+        "mlflow", mlflow_image, "--read-only", "--tmpfs", "/tmp",
+        command=[
+            "mlflow", "server", "--backend-store-uri", backend, "--default-artifact-root", "/tmp/artifacts",
+            "--host", "127.0.0.1", "--port", "5000", "--workers", "1",
+        ],
+    )  # fmt: skip
+    database.pod.wait_http(name, 5000, "/health", timeout=READY_TIMEOUT)
+    with database.pod.client(5000, timeout=30) as client:
+        created = client.post("/api/2.0/mlflow/registered-models/create", json={"name": "btc-lstm"})
+        assert created.status_code == 200, created.text
+    with psycopg.connect(database.url("MLFLOW_BACKEND_STORE_URI"), connect_timeout=10) as conn:
+        assert conn.execute("SELECT name FROM registered_models").fetchall() == [("btc-lstm",)]
+        assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+    with psycopg.connect(database.url("DATABASE_URL"), connect_timeout=10) as conn:
+        assert conn.execute("SELECT to_regclass('registered_models')").fetchone() == (None,)

@@ -17,11 +17,6 @@ uses it unless mlflow.backendStore is set. */}}
 {{- end -}}
 {{- end }}
 
-{{/* The bundled server's databases: the facade's and receiver's tables in btcf, MLflow's in mlflow
-(its schema is its alembic migrations' alone, and each can be dumped or restored without the other). */}}
-{{- define "btcf.database.bundledDatabases" -}}
-{{- dict "DATABASE_URL" "btcf" "MLFLOW_BACKEND_STORE_URI" "mlflow" | toJson -}}
-{{- end }}
 
 {{/* A projected-volume source putting the database URL at file `path` of SECRETS_DIR: (dict "ctx" . "path" "DATABASE_URL"). */}}
 {{- define "btcf.database.secretSources" -}}
