@@ -43,7 +43,7 @@ declare -A IMPORTS=(
   [operator]="btcf_operator.main btcforecast.kube kubernetes.client"
 )
 COMPONENTS=(predictor facade callback operator)
-IMAGES=("${COMPONENTS[@]}" mlflow)
+IMAGES=("${COMPONENTS[@]}" mlflow postgres)
 # CPU torch: the release the `predictor` extra pins (constraints.txt holds the same)
 TORCH_VERSION="$("${PYTHON:-python3}" -c 'import tomllib
 extra = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["predictor"]
@@ -205,6 +205,9 @@ for name in "${IMAGES[@]}"; do
   if [ "$name" = mlflow ]; then
     inputs="$(fingerprint "${ARGS[*]} ${python_id}" mlflow-server/Dockerfile constraints.txt .build/pip)"
     build "${ref}" mlflow-server/Dockerfile "${inputs}"
+  elif [ "$name" = postgres ]; then
+    inputs="$(fingerprint "${ARGS[*]} ${python_id}" postgres/Dockerfile postgres)"
+    build "${ref}" postgres/Dockerfile "${inputs}"
   else
     requirements=".build/requirements/$name.txt"
     # torch (from .build/wheels/torch or the index) only for a component whose extra pins it

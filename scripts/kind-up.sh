@@ -75,7 +75,7 @@ step "building images (tag ${TAG})"
 TAG="$TAG" scripts/images.sh
 
 step "loading images into kind"
-for name in predictor facade callback operator mlflow; do
+for name in predictor facade callback operator mlflow postgres; do
   kind load docker-image --name "$CLUSTER" "btc-forecast/${name}:${TAG}"
 done
 
