@@ -23,6 +23,7 @@ one MLflow pyfunc call per window (timed on `--reference-windows` windows and sc
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -222,6 +223,19 @@ def main() -> None:
             timed(lambda: registry.resolve(client, MODEL, backtest_alias(FIRST)), args.repeat)
         )
         figures["list aliases"] = p50(timed(lambda: registry.list_aliases(client, MODEL), args.repeat))
+        # What the predictor's first infer of a version pays before its forward: the version's
+        # metadata (one MLflow call) and its two files (config.json, weights), into a fresh directory.
+        refs = [registry.resolve(client, MODEL, backtest_alias(d)) for d in days]
+        figures["version lookup"] = p50(
+            timed(lambda: registry.resolve(client, MODEL, version=refs[0].version), args.repeat)
+        )
+        fetches = itertools.count()
+
+        def fetch() -> None:
+            i = next(fetches)
+            registry.download_serving_files(client, refs[i % len(refs)], work / f"files-{i}")
+
+        figures["files"] = p50(timed(fetch, args.repeat))
 
         mlflow.set_tracking_uri(ml.url)
         model_dir = registry.download_version(
@@ -269,6 +283,12 @@ def main() -> None:
                 "bare forwards, every segment",
                 f["champion forward"],
             ),
+            (
+                "/predict first request for a version",
+                f["predict first"],
+                "version lookup + its two files (MLflow)",
+                f["version lookup"] + f["files"],
+            ),
             ("/predict cached", f["predict cached"], "one MLflow alias resolution", f["resolve"]),
             ("/predict-champion warm", f["champion warm"], "one MLflow alias listing", f["list aliases"]),
             ("/predict loaded, not cached", f["predict uncached"], "per-window pyfunc (seed)", f["pyfunc"]),
@@ -278,7 +298,11 @@ def main() -> None:
         for what, value, ref, ref_ms in rows:
             print(f"| {what} | {value:.1f} | {ref} | {ref_ms:.1f} | {value / ref_ms:.2f}x |")
         print(
-            f"\n/predict cached without its alias resolution (what an alias cache leaves): "
+            f"\npredictor's first infer of a version = version lookup {f['version lookup']:.1f} ms + files "
+            f"{f['files']:.1f} ms + load, warm-up check and forward (bare forward {f['forward']:.1f} ms)"
+        )
+        print(
+            f"/predict cached without its alias resolution (what an alias cache leaves): "
             f"{f['predict cached'] - f['resolve']:.1f} ms; /predict-champion warm without its alias listing: "
             f"{f['champion warm'] - f['list aliases']:.1f} ms"
         )

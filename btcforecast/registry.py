@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -145,23 +146,44 @@ def resolve(
         raise _unavailable(e) from e
 
 
+SERVING_FILES = ("config.json", "weights.safetensors")
+"""What :func:`load_version` reads of a version (``btcforecast.model.CONFIG_FILE``/``WEIGHTS_FILE``,
+named here because that module imports torch)."""
+
+_INDIRECT_SCHEMES = ("models:", "runs:")
+"""Sources that name no storage location: MLflow is asked where the files are."""
+
+
+def _artifact_uri(client: MlflowClient, ref: ResolvedVersion) -> str:
+    """Where the version's files are stored: its ``source`` when that is a storage location (what
+    :func:`register` records, e.g. ``mlflow-artifacts:/...`` or ``s3://...``), else MLflow's answer."""
+    if ref.source and not ref.source.startswith(_INDIRECT_SCHEMES):
+        return ref.source
+    return client.get_model_version_download_uri(ref.name, ref.version)
+
+
 def download_version(client: MlflowClient, ref: ResolvedVersion, cache_dir: Path) -> Path:
-    """The version's files in ``cache_dir/<name>/<version>``, downloaded once (atomically)."""
+    """The version's whole MLflow Model (MLmodel, environment files, config, weights) in
+    ``cache_dir/<name>/<version>``, downloaded once (atomically). Serving needs less: see
+    :func:`download_serving_files`, which shares the directory."""
     target = cache_dir / ref.name / ref.version
-    if (target / "config.json").is_file():
+    if (target / "MLmodel").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{ref.version}-", dir=target.parent))
     try:
-        uri = client.get_model_version_download_uri(ref.name, ref.version)
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri, dst_path=str(staging), tracking_uri=client._tracking_client.tracking_uri
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=_artifact_uri(client, ref),
+                dst_path=str(staging),
+                tracking_uri=client._tracking_client.tracking_uri,
+            )
         )
-        os.replace(local, target) if Path(local) != staging else os.replace(staging, target)
+        _publish(local, target)
     except MlflowException as e:
         raise _unavailable(e) from e
     except OSError as e:
-        if (target / "config.json").is_file():  # another process finished the same download first
+        if (target / "MLmodel").is_file():  # another process finished the same download first
             return target
         raise _unavailable(e) from e
     finally:
@@ -169,10 +191,54 @@ def download_version(client: MlflowClient, ref: ResolvedVersion, cache_dir: Path
     return target
 
 
+def download_serving_files(client: MlflowClient, ref: ResolvedVersion, cache_dir: Path) -> Path:
+    """``config.json`` and the weights of the version in ``cache_dir/<name>/<version>``, downloaded
+    once: two file requests (concurrent) and no listing, where the whole model costs a download-URI
+    call, two listings and six files. A version is immutable, so files on disk are never fetched again.
+    """
+    target = cache_dir / ref.name / ref.version
+    if all((target / f).is_file() for f in SERVING_FILES):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{ref.version}-", dir=target.parent))
+    try:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        repo = get_artifact_repository(
+            _artifact_uri(client, ref), tracking_uri=client._tracking_client.tracking_uri
+        )
+        with ThreadPoolExecutor(len(SERVING_FILES)) as pool:
+            # _download_file: one request per file (download_artifacts lists the path first)
+            list(pool.map(lambda f: repo._download_file(f, str(staging / f)), SERVING_FILES))
+        _publish(staging, target)
+    except MlflowException as e:
+        raise _unavailable(e) from e
+    except OSError as e:
+        if all((target / f).is_file() for f in SERVING_FILES):  # another process was first
+            return target
+        raise _unavailable(e) from e
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Move downloaded files to ``target``: the directory at once when it does not exist yet, else
+    file by file (each ``os.replace`` is atomic, and a version's files never change)."""
+    try:
+        os.replace(staging, target)
+        return
+    except OSError:
+        if not target.is_dir():
+            raise
+    for path in staging.iterdir():
+        os.replace(path, target / path.name)
+
+
 def load_version(client: MlflowClient, ref: ResolvedVersion, cache_dir: Path) -> LoadedModel:
     from btcforecast.model import load_model  # torch: only what loads models pays for it (not the operator)
 
-    model, config = load_model(download_version(client, ref, cache_dir))
+    model, config = load_model(download_serving_files(client, ref, cache_dir))
     return LoadedModel(model=model, config=config, resolved=ref)
 
 

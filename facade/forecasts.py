@@ -46,6 +46,9 @@ from facade.time_range import OutOfData, check_range
 log = logging.getLogger("facade.forecasts")
 INFO_START = pd.Timestamp("2025-04-01 00:00", tz="UTC")
 INFO_END = pd.Timestamp("2025-06-30 23:00", tz="UTC")
+CHAMPION_CONCURRENCY = 4
+"""Versions of a champion backtest asked of the predictor at once. It is one process answering them
+in turn, so more only makes the HTTP client's connection pool scan more connections per request."""
 
 
 @dataclass(frozen=True)
@@ -375,7 +378,7 @@ class Forecaster:
         return stitch_plan(await self._aliases_for_forecast(), self.champion_start, frames.bars.index[-1])
 
     async def champion(self) -> Forecast:
-        """The stitched backtest: one batched request per alias, concurrently."""
+        """The stitched backtest: one batched request per alias, ``CHAMPION_CONCURRENCY`` at a time."""
         frames = await self.frames()
         segments = stitch_plan(await self._aliases_for_forecast(), self.champion_start, frames.bars.index[-1])
         if not segments:
@@ -384,9 +387,13 @@ class Forecaster:
         forecast = self.forecasts.get(key)
         record_result_cache(forecast is not None, cache="forecast")
         if forecast is None:
-            parts = await asyncio.gather(
-                *(self._part(frames, s.alias, s.version, s.start, s.end) for s in segments)
-            )
+            slots = asyncio.Semaphore(CHAMPION_CONCURRENCY)
+
+            async def part(s: Segment) -> Part:
+                async with slots:
+                    return await self._part(frames, s.alias, s.version, s.start, s.end)
+
+            parts = await asyncio.gather(*(part(s) for s in segments))
             forecast = await self._forecast(frames, list(parts))
             self.forecasts.put(key, forecast)
         return forecast

@@ -47,10 +47,11 @@ def _rounded(values: np.ndarray | None, n: int) -> list[float | None]:
 
 
 def forecast_payload(forecast: Forecast, *, stitched: bool) -> dict[str, Any]:
-    """The PredictResponse contract as plain JSON-ready data.
+    """The PredictResponse contract as plain JSON-ready data (what callbacks send).
 
-    Built directly rather than through 3,000 pydantic objects: this is the hot path of /predict,
-    and the response model still documents it (a test checks the payload against it).
+    Built directly rather than through 3,000 pydantic objects, and the response model still
+    documents it (a test checks the payload against it). The HTTP body (:func:`forecast_body`)
+    is the same document, encoded by columns.
     """
     predictions: list[dict[str, Any]] = []
     for part in forecast.parts:
@@ -71,6 +72,10 @@ def forecast_payload(forecast: Forecast, *, stitched: bool) -> dict[str, Any]:
             }
             for t, v, lo, hi in zip(times, values, lower, upper, strict=True)
         )
+    return _payload(forecast, stitched=stitched, predictions=predictions)
+
+
+def _payload(forecast: Forecast, *, stitched: bool, predictions: Any) -> dict[str, Any]:
     per_alias = [
         {
             "model_alias": p.alias,
@@ -95,12 +100,64 @@ def forecast_payload(forecast: Forecast, *, stitched: bool) -> dict[str, Any]:
     }
 
 
+def _number_column(values: np.ndarray | None, n: int) -> list[bytes]:
+    """Each value rounded to cents as its JSON text (``null`` when absent or not finite)."""
+    if values is None:
+        return [b"null"] * n
+    if n == 0:
+        return []
+    text = orjson.dumps(np.round(values.astype(np.float64), 2), option=orjson.OPT_SERIALIZE_NUMPY)
+    return text[1:-1].split(b",")
+
+
+_ROW_KEYS = (b'{"datetime":"', b'","prediction":', b',"lower":', b',"upper":')
+
+
+def _prediction_rows(forecast: Forecast) -> bytes:
+    """The ``predictions`` array as JSON text, column by column, byte for byte what orjson writes for
+    :func:`forecast_payload`'s row dicts (a test holds them equal).
+
+    Each column is encoded once (orjson over a numpy array) and split into its elements; the rows
+    are interleaved by slice assignment and joined once, so no per-row dict or Python object is
+    built: on 3,048 hours this is several times faster than the row dicts.
+    """
+    chunks: list[bytes] = []
+    for part in forecast.parts:
+        n = len(part.hours)
+        if n == 0:
+            continue
+        tail = b',"model_alias":%b,"model_version":%b}' % (
+            orjson.dumps(part.alias),
+            orjson.dumps(part.version),
+        )
+        columns = (
+            "\x00".join(iso_hours(part.hours)).encode().split(b"\x00"),
+            _number_column(part.predictions, n),
+            _number_column(part.lower, n),
+            _number_column(part.upper, n),
+        )
+        pieces: list[bytes] = [b""] * (9 * n)
+        for k, (key, column) in enumerate(zip(_ROW_KEYS, columns, strict=True)):
+            pieces[2 * k :: 9] = [key] * n
+            pieces[2 * k + 1 :: 9] = column
+        pieces[8::9] = [tail + b","] * n
+        chunks.append(b"".join(pieces))
+    return b"[" + b"".join(chunks)[:-1] + b"]" if chunks else b"[]"
+
+
 def forecast_body(forecast: Forecast, *, stitched: bool) -> bytes:
-    """The forecast's JSON body, encoded once per forecast (a cached forecast answers with the same bytes)."""
+    """The forecast's JSON body, encoded once per forecast (a cached forecast answers with the same bytes).
+
+    The same document as ``orjson.dumps(forecast_payload(...))``, with the predictions written by
+    columns (:func:`_prediction_rows`) and embedded as an ``orjson.Fragment``.
+    """
     name = "stitched" if stitched else "single"
     body = forecast.encoded.get(name)
     if body is None:
-        body = orjson.dumps(forecast_payload(forecast, stitched=stitched), option=orjson.OPT_SERIALIZE_NUMPY)
+        payload = _payload(
+            forecast, stitched=stitched, predictions=orjson.Fragment(_prediction_rows(forecast))
+        )
+        body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
         forecast.encoded[name] = body
     return body
 

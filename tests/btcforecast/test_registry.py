@@ -147,3 +147,15 @@ def test_importing_the_registry_imports_neither_torch_nor_matplotlib() -> None:
     code = "import sys, btcforecast.registry; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_loaded_version_fetches_only_its_config_and_weights(
+    registered: RegisteredModel, tmp_path: Path
+) -> None:
+    client = registry.connect(registered.tracking_uri)
+    ref = registry.resolve(client, registered.name, alias="production")
+    files = registry.download_serving_files(client, ref, tmp_path)
+    assert sorted(p.name for p in files.iterdir()) == sorted([CONFIG_FILE, WEIGHTS_FILE])
+    assert sorted(p.name for p in registry.download_version(client, ref, tmp_path).iterdir()) == sorted(
+        [CONFIG_FILE, WEIGHTS_FILE, "MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt"]
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import orjson
 import pandas as pd
@@ -70,3 +72,22 @@ def test_the_stitched_and_the_single_body_of_one_forecast_are_kept_apart() -> No
     stitched = orjson.loads(forecast_body(forecast, stitched=True))
     assert single["model_alias"] == "backtest_20250101"
     assert stitched["model_alias"] is None
+
+
+def test_a_body_written_by_columns_is_byte_for_byte_the_row_dicts_encoded() -> None:
+    one = _forecast()
+    odd = dataclasses.replace(
+        one.parts[0],
+        alias='we"ird é',
+        version="12",
+        predictions=np.array([np.nan, 1e17, 0.1 + 0.2, -0.0, 110.005, np.inf]),
+        lower=None,
+        upper=None,
+    )
+    stitched = Forecast(one.start, one.end, [one.parts[0], odd], one.overall, "synthetic", True)
+    for forecast in (one, stitched):
+        for flag in (False, True):
+            expected = orjson.dumps(
+                forecast_payload(forecast, stitched=flag), option=orjson.OPT_SERIALIZE_NUMPY
+            )
+            assert forecast_body(forecast, stitched=flag) == expected
