@@ -18,7 +18,9 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -112,6 +114,10 @@ async def time_moves(
         finally:
             controller.cancel()
             kube.close()
+    if webhook:  # so the poll path's moves are not also delivered to a receiver that has gone
+        for hook in mlflow.list_webhooks():
+            if hook.name == namespace:
+                mlflow.delete_webhook(hook.webhook_id)
     return took
 
 
@@ -129,8 +135,8 @@ def main() -> None:
     rng = random.Random(args.seed)
     delays = [rng.uniform(0, args.poll_seconds) for _ in range(args.moves)]
 
-    with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as tmp:
-        work = Path(tmp)
+    work = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
+    try:
         emulator = EmulatorThread(free_port(), crd=CRD).start()
         kubeconfig = emulator.write_kubeconfig(work / "kubeconfig")
         try:
@@ -161,6 +167,10 @@ def main() -> None:
                 }
         finally:
             emulator.stop()
+    except BaseException:
+        print(f"failed; the operators' and MLflow's logs are kept in {work}", file=sys.stderr)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
     print(f"alias moved in MLflow -> rollout started ({args.moves} moves, pollSeconds {args.poll_seconds}):")
     for path, took in results.items():
         print(f"  {path:8} {summary(took)}   [{', '.join(f'{t:.1f}' for t in took)}]")
