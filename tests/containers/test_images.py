@@ -86,6 +86,20 @@ def s3_buckets(chart: Chart) -> set[str]:
     return found
 
 
+def s3_credentials(chart: Chart) -> tuple[str, str]:
+    """The object store's root credentials: the Secret keys MinIO reads through ``MINIO_ROOT_*_FILE``."""
+    spec = chart.workload("minio", "Deployment")["spec"]["template"]["spec"]
+    for volume in spec.get("volumes", []):
+        for source in volume.get("projected", {}).get("sources", []):
+            ref = source.get("secret") or {}
+            if any(item["key"] == "AWS_ACCESS_KEY_ID" for item in ref.get("items", [])):
+                key = chart.secret_value(ref["name"], "AWS_ACCESS_KEY_ID")
+                secret = chart.secret_value(ref["name"], "AWS_SECRET_ACCESS_KEY")
+                assert key and secret, f"Secret {ref['name']} holds no S3 credentials"
+                return key, secret
+    raise AssertionError("the MinIO pod mounts no S3 credentials")
+
+
 def seaweedfs_in_place_of(minio: ContainerRun, chart: Chart) -> ContainerRun:
     """The MinIO container's security, limits, volumes and credentials, running `weed mini` instead."""
     s3_port = minio.ports.get("s3") or next(iter(minio.ports.values()))
@@ -98,11 +112,8 @@ def seaweedfs_in_place_of(minio: ContainerRun, chart: Chart) -> ContainerRun:
         "-master.telemetry=false", "-volume.preStopSeconds=0",
         f"-s3.port.grpc={grpc}", *(f"-{name}={port}" for name, port in WEED_PORTS.items()),
     ]  # fmt: skip
-    env = {
-        **minio.env,
-        "AWS_ACCESS_KEY_ID": minio.env["MINIO_ROOT_USER"],
-        "AWS_SECRET_ACCESS_KEY": minio.env["MINIO_ROOT_PASSWORD"],
-    }
+    key, secret = s3_credentials(chart)
+    env = {**minio.env, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
     readiness = {"httpGet": {"path": "/healthz", "port": s3_port}}
     mounts = [*minio.mounts, f"type=bind,source={weed_binary()},target={WEED_IN_CONTAINER},readonly"]
     return dataclasses.replace(minio, entrypoint=argv, args=[], env=env, readiness=readiness, mounts=mounts)
