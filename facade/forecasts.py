@@ -215,10 +215,12 @@ class Forecaster:
     # /reload still answer 503 (they are about the registry itself).
     # Resolutions are cached for at most ``alias_cache.ttl`` seconds (facade/alias_cache.py), and
     # dropped at once when an MLflow webhook says the alias moved.
-    async def aliases(self) -> dict[str, str]:
-        """The registry's aliases (RegistryUnavailable when MLflow is down)."""
-        cached = self.alias_cache.get_listing()
-        record_alias_cache(cached is not None)
+    async def aliases(self, *, fresh: bool = False) -> dict[str, str]:
+        """The registry's aliases (RegistryUnavailable when MLflow is down); ``fresh`` asks MLflow
+        even when a cached listing is within its bound (what /health reports is MLflow now)."""
+        cached = None if fresh else self.alias_cache.get_listing()
+        if not fresh:
+            record_alias_cache(cached is not None)
         if cached is not None:
             return cached
         asked_at = self.alias_cache.now()

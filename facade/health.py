@@ -55,7 +55,7 @@ async def check_predictor(health: HealthResponse, predictor: PredictorClient, ti
 async def check_registry(health: HealthResponse, forecaster: Forecaster, timeout: float) -> str | None:
     """Can MLflow list the aliases? The problem, if not."""
     try:
-        await asyncio.wait_for(forecaster.aliases(), timeout)
+        await asyncio.wait_for(forecaster.aliases(fresh=True), timeout)
     except (ProjectError, TimeoutError) as e:
         health.mlflow = "unavailable"
         return f"mlflow: {e or 'timed out'}"

@@ -97,6 +97,7 @@ def stack(
                 market_uri=market_uri,
                 state=state / "facade",
                 RESULT_CACHE_SIZE="0",  # every forecast goes to the predictor: nothing masks a fault
+                ALIAS_CACHE_SECONDS="0",  # every alias question goes to MLflow, for the same reason
                 **FAST_FAIL,
             )
             with facade_process(env, state / "facade") as fac:
