@@ -3,8 +3,11 @@
 An alias is resolved to a version in MLflow here (an answer at most ``alias_cache_seconds`` old),
 and the predictor is asked for that version explicitly (never "whatever is live"), so results can
 be cached per (version, range): a moved alias resolves to another version and so to another cache entry,
-and a stale answer is never served. Market data, feature frames and windows are built here; the
-predictor only runs the network.
+and a stale answer is never served. The one exception is the first request for an alias this
+process has never resolved: nothing can be cached for it yet, so the predictor is asked for the
+alias, resolves it itself (freshly, in MLflow) and names the version that answered, which saves one
+MLflow round trip on the slowest request there is (see :meth:`Forecaster.first_sight`).
+Market data, feature frames and windows are built here; the predictor only runs the network.
 
 Each part carries the version's quantile predictions ([N, Q]; the median is the point forecast,
 the lowest and highest quantile the 80% interval) and a ``BacktestReport`` from
@@ -40,7 +43,12 @@ from btcforecast.market import MarketStore, is_synthetic, source_of
 from facade.alias_cache import AliasCache
 from facade.champion_plan import Segment, stitch_plan
 from facade.metrics import record_alias_cache, record_result_cache
-from facade.predictor_client import PredictorClient, QuantilePredictions
+from facade.predictor_client import (
+    PredictorClient,
+    PredictorNotFound,
+    PredictorUnavailable,
+    QuantilePredictions,
+)
 from facade.time_range import OutOfData, check_range
 
 log = logging.getLogger("facade.forecasts")
@@ -169,6 +177,8 @@ class Forecaster:
         self._frames: _Frames | None = None
         self._base_dates: dict[str, date | None] = {}
         self._last_resolved: dict[str, registry.ResolvedVersion] = {}
+        self._seen: set[str] = set()
+        """Aliases this process has resolved or been answered for (see :meth:`first_sight`)."""
         self._last_aliases: dict[str, str] | None = None
         self.alias_cache: AliasCache[registry.ResolvedVersion] = AliasCache(alias_cache_seconds)
 
@@ -263,6 +273,7 @@ class Forecaster:
             )
             return known
         self._last_resolved[alias] = resolved
+        self._seen.add(alias)
         self.alias_cache.put(alias, resolved, asked_at)
         return resolved
 
@@ -298,16 +309,25 @@ class Forecaster:
         return report
 
     async def _part(
-        self, frames: _Frames, alias: str, version: str, start: pd.Timestamp, end: pd.Timestamp
+        self,
+        frames: _Frames,
+        alias: str,
+        version: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        answered: QuantilePredictions | None = None,
     ) -> Part:
+        """``answered``: the version's predictions over the range, already asked for."""
         key = (self.model_name, version, start, end)
-        predicted = self.cache.get(key)
-        record_result_cache(predicted is not None)
+        predicted = answered if answered is not None else self.cache.get(key)
+        if answered is None:
+            record_result_cache(predicted is not None)
         if predicted is None:
             windows, hours = windows_for_range(frames.features, start, end, WINDOW, matrix=frames.matrix)
             predicted = await self.predictor.infer(windows, version=version)
             self.cache.put(key, predicted)
         else:
+            self.cache.put(key, predicted)
             hours = _hours(frames.features.index, start, end)
         report = await self._report(frames, key, hours, predicted)
         return Part(
@@ -361,10 +381,54 @@ class Forecaster:
         last = check_range(frames.bars.index, start, end)
         return alias, resolved, start, last, frames
 
+    async def first_sight(
+        self, raw_alias: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+    ) -> Forecast | None:
+        """The forecast for an alias this process has never resolved, the predictor resolving it;
+        None when that does not apply (the alias was seen, or its start needs its version's base
+        date) or the predictor could not answer for it (the regular path then says why, as MLflow
+        and the predictor say it, and a timed-out predictor is not asked twice).
+
+        Nothing can be cached for an alias never resolved, so the regular path would ask MLflow for
+        its version, then the predictor for that version, and the predictor (not having it loaded)
+        would ask MLflow for the version's files: two MLflow round trips before the first forward.
+        Asked for the alias, the predictor resolves it freshly (as fresh as a resolution here) and
+        the answer names the version, under which the result is cached as usual.
+        """
+        alias = normalize_alias(raw_alias)
+        if alias in self._seen:
+            return None
+        start = start if start is not None else _day_start(backtest_date(alias))
+        if start is None:
+            return None
+        frames = await self.frames()
+        last = check_range(frames.bars.index, start, end)
+        windows, _ = windows_for_range(frames.features, start, last, WINDOW, matrix=frames.matrix)
+        try:
+            predicted, version = await self.predictor.infer_alias(windows, alias)
+        except PredictorNotFound:
+            return None
+        except PredictorUnavailable as e:
+            if e.timed_out:
+                raise
+            return None
+        record_alias_cache(False)
+        self._seen.add(alias)
+        key = (frames.key, self.model_name, alias, version, start, last)
+        forecast = self.forecasts.get(key)
+        if forecast is None:
+            part = await self._part(frames, alias, version, start, last, answered=predicted)
+            forecast = await self._forecast(frames, [part])
+            self.forecasts.put(key, forecast)
+        return forecast
+
     async def predict(
         self, raw_alias: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
     ) -> Forecast:
         """Every hour from the start (the alias's date unless given) to ``end`` (the data's end)."""
+        first = await self.first_sight(raw_alias, start, end)
+        if first is not None:
+            return first
         alias, resolved, start, last, frames = await self.prepare(raw_alias, start, end)
         key = (frames.key, self.model_name, alias, resolved.version, start, last)
         forecast = self.forecasts.get(key)

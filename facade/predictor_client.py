@@ -34,6 +34,11 @@ OUTPUT_NAME = "close"
 class PredictorUnavailable(Unavailable):
     """The predictor cannot be reached, is not ready, or failed."""
 
+    @property
+    def timed_out(self) -> bool:
+        """The predictor did not answer in time (asking again would wait as long again)."""
+        return isinstance(self.__cause__, httpx.TimeoutException)
+
 
 class PredictorNotFound(NotFound):
     """The predictor does not know the model, version or alias asked for (404)."""
@@ -50,9 +55,13 @@ class ReloadAnswer:
     raw: dict[str, Any]
 
 
-def encode_infer_request(windows: np.ndarray) -> tuple[bytes, int]:
-    """(body, json header length) of a binary v2 request carrying ``windows`` as FP32."""
+def encode_infer_request(windows: np.ndarray, alias: str | None = None) -> tuple[bytes, int]:
+    """(body, json header length) of a binary v2 request carrying ``windows`` as FP32; ``alias``
+    asks the predictor to resolve that alias itself (``parameters.model_alias``)."""
     data = np.ascontiguousarray(windows, dtype="<f4")
+    parameters: dict[str, Any] = {"binary_data_output": True}
+    if alias is not None:
+        parameters["model_alias"] = alias
     header = {
         "inputs": [
             {
@@ -62,7 +71,7 @@ def encode_infer_request(windows: np.ndarray) -> tuple[bytes, int]:
                 "parameters": {"binary_data_size": data.nbytes},
             }
         ],
-        "parameters": {"binary_data_output": True},
+        "parameters": parameters,
     }
     head = json.dumps(header, separators=(",", ":")).encode()
     return head + data.tobytes(), len(head)
@@ -125,12 +134,18 @@ def decode_infer_response(body: bytes, header_length: int | None) -> QuantilePre
 
     Outputs whose names carry no quantile are skipped (their binary bytes too); ``close`` is required.
     """
+    return _decode(body, header_length)[0]
+
+
+def _decode(body: bytes, header_length: int | None) -> tuple[QuantilePredictions, str | None]:
+    """(the predictions, the ``model_version`` that answered) of a v2 response."""
     head = body if header_length is None else body[:header_length]
     try:
         meta = json.loads(head)
         outputs = [(str(o["name"]), o) for o in meta["outputs"]]
     except (ValueError, KeyError, TypeError) as e:
         raise PredictorUnavailable(f"predictor answered an unreadable infer response: {e}") from e
+    version = meta.get("model_version")
     offset = header_length or 0
     columns: dict[float, np.ndarray] = {}
     try:
@@ -155,7 +170,8 @@ def decode_infer_response(body: bytes, header_length: int | None) -> QuantilePre
     if len(lengths) != 1:
         raise PredictorUnavailable(f"predictor outputs have different lengths: {sorted(lengths)}")
     quantiles = tuple(sorted(columns))
-    return QuantilePredictions(np.stack([columns[q] for q in quantiles], axis=1), quantiles)
+    predictions = QuantilePredictions(np.stack([columns[q] for q in quantiles], axis=1), quantiles)
+    return predictions, None if version is None else str(version)
 
 
 class PredictorClient:
@@ -201,8 +217,24 @@ class PredictorClient:
 
         ``version`` asks for that version from the predictor's cache, leaving the live model alone.
         """
-        body, header_length = encode_infer_request(windows)
         path = f"/versions/{version}/infer" if version is not None else "/infer"
+        return (await self._infer(windows, path))[0]
+
+    async def infer_alias(self, windows: np.ndarray, alias: str) -> tuple[QuantilePredictions, str]:
+        """(close quantiles, the version that answered) for ``alias``, resolved by the predictor.
+
+        One MLflow round trip (the predictor's) where resolving here and then asking for the version
+        costs two; the answer names its version, so it is cached like a version-pinned one.
+        """
+        predictions, version = await self._infer(windows, "/infer", alias=alias)
+        if version is None:
+            raise PredictorUnavailable("predictor's infer answer names no model_version")
+        return predictions, version
+
+    async def _infer(
+        self, windows: np.ndarray, path: str, alias: str | None = None
+    ) -> tuple[QuantilePredictions, str | None]:
+        body, header_length = encode_infer_request(windows, alias)
         response = await self._send(
             "POST",
             self._url(path),
@@ -210,12 +242,12 @@ class PredictorClient:
             headers={HEADER_LENGTH: str(header_length), "Content-Type": "application/octet-stream"},
         )
         length = response.headers.get(HEADER_LENGTH)
-        predictions = decode_infer_response(response.content, int(length) if length else None)
+        predictions, version = _decode(response.content, int(length) if length else None)
         if len(predictions) != windows.shape[0]:
             raise PredictorUnavailable(
                 f"predictor returned {len(predictions)} values for {windows.shape[0]} windows"
             )
-        return predictions
+        return predictions, version
 
     async def reload(self, *, alias: str | None = None, version: str | None = None) -> ReloadAnswer:
         params = {k: v for k, v in (("alias", alias), ("version", version)) if v is not None}

@@ -20,6 +20,7 @@ from facade.api.format import report_payload
 from facade.champion_plan import stitch_plan
 from facade.predictor_client import (
     HEADER_LENGTH,
+    PredictorClient,
     QuantilePredictions,
     decode_infer_response,
     encode_infer_request,
@@ -153,6 +154,17 @@ def infer_directly(predictor: ManagedProcess, version: str, windows: np.ndarray)
     response.raise_for_status()
     answer_length = response.headers.get(HEADER_LENGTH)
     return decode_infer_response(response.content, int(answer_length) if answer_length else None)
+
+
+async def test_the_predictor_asked_for_an_alias_resolves_it_and_names_the_version_that_answered(
+    predictor: ManagedProcess, registered: RegisteredModel, market_bars: pd.DataFrame
+) -> None:
+    alias, version = "backtest_20250403", registered.version_of("backtest_20250403")
+    windows, _ = windows_for_range(compute_features(market_bars), pd.Timestamp("2025-04-03", tz="UTC"), None)
+    async with httpx.AsyncClient() as client:
+        answered, named = await PredictorClient(client, predictor.url).infer_alias(windows, alias)
+    assert named == version
+    assert np.array_equal(answered.values, infer_directly(predictor, version, windows).values)
 
 
 def same_figures(reported: Any, direct: Any) -> bool:

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +18,7 @@ from btcforecast.evaluation import backtest_report
 from btcforecast.features import FEATURES
 from btcforecast.market import LocalParquetStore, generate_bars
 from facade.forecasts import Forecaster, Part, stitched_quantiles
-from facade.predictor_client import QuantilePredictions
+from facade.predictor_client import PredictorNotFound, PredictorUnavailable, QuantilePredictions
 from facade.time_range import OutOfData
 
 HOURS = pd.date_range("2025-01-03", periods=6, freq="h", tz="UTC")
@@ -99,15 +100,27 @@ class FakeRegistry:
 
 
 class FakePredictor:
-    """Predicts each window's last close, with a band of +-10; records the versions it was asked for."""
+    """Predicts each window's last close, with a band of +-10; records the versions that answered and
+    the aliases it was asked to resolve (in its own MLflow: ``ALIASES``). ``alias_failure`` is what it
+    raises when asked for an alias instead (None = it answers)."""
 
     def __init__(self) -> None:
         self.asked: list[tuple[str | None, int]] = []
+        self.aliases_asked: list[str] = []
+        self.alias_failure: Exception | None = None
 
     async def infer(self, windows: np.ndarray, version: str | None = None) -> QuantilePredictions:
         self.asked.append((version, len(windows)))
         last = windows[:, -1, FEATURES.index("close")].astype(np.float32)
         return QuantilePredictions(np.column_stack([last - 10, last, last + 10]), (0.1, 0.5, 0.9))
+
+    async def infer_alias(self, windows: np.ndarray, alias: str) -> tuple[QuantilePredictions, str]:
+        self.aliases_asked.append(alias)
+        if self.alias_failure is not None:
+            raise self.alias_failure
+        if alias not in ALIASES:
+            raise PredictorNotFound(f"the predictor's MLflow has no alias {alias!r}")
+        return await self.infer(windows, ALIASES[alias]), ALIASES[alias]
 
 
 @pytest.fixture
@@ -140,6 +153,51 @@ async def test_a_backtest_alias_predicts_from_its_date_to_the_end_of_the_data(
     assert (forecast.start, forecast.end) == (ts("2025-03-27 00:00"), ts("2025-04-10 23:00"))
     assert [(p.alias, p.version) for p in forecast.parts] == [("backtest_20250327", "1")]
     assert predictor.asked == [("1", forecast.n)]
+
+
+async def test_the_first_request_for_an_alias_lets_the_predictor_resolve_it(
+    forecaster: Forecaster, mlflow: FakeRegistry, predictor: FakePredictor
+) -> None:
+    forecast = await forecaster.predict("20250327")
+    assert predictor.aliases_asked == ["backtest_20250327"] and mlflow.calls == []
+    assert forecast.parts[0].version == "1"
+
+
+async def test_an_alias_answered_once_is_resolved_here_afterwards(
+    forecaster: Forecaster, mlflow: FakeRegistry, predictor: FakePredictor
+) -> None:
+    await forecaster.predict("20250327")
+    await forecaster.predict("20250327", ts("2025-04-01 00:00"))
+    assert predictor.aliases_asked == ["backtest_20250327"]
+    assert mlflow.calls == ["get_model_version_by_alias", "get_model_version"]
+    assert [v for v, _ in predictor.asked] == ["1", "1"]
+
+
+async def test_an_alias_the_predictor_cannot_find_is_not_found_as_mlflow_says(
+    forecaster: Forecaster, predictor: FakePredictor
+) -> None:
+    with pytest.raises(NotFound, match="no alias 'backtest_20250405'"):
+        await forecaster.predict("20250405")
+    assert predictor.aliases_asked == ["backtest_20250405"]
+
+
+async def test_a_predictor_failing_for_an_alias_is_asked_for_the_version_resolved_here(
+    forecaster: Forecaster, predictor: FakePredictor
+) -> None:
+    predictor.alias_failure = PredictorUnavailable("predictor failed (503): MLflow is unreachable")
+    forecast = await forecaster.predict("20250327")
+    assert forecast.parts[0].version == "1" and [v for v, _ in predictor.asked] == ["1"]
+
+
+async def test_a_predictor_that_timed_out_for_an_alias_is_not_asked_again(
+    forecaster: Forecaster, predictor: FakePredictor
+) -> None:
+    failure = PredictorUnavailable("predictor at http://127.0.0.1:1 is unreachable: ReadTimeout")
+    failure.__cause__ = httpx.ReadTimeout("timed out")
+    predictor.alias_failure = failure
+    with pytest.raises(PredictorUnavailable, match="ReadTimeout"):
+        await forecaster.predict("20250327")
+    assert predictor.asked == []
 
 
 async def test_a_named_alias_starts_at_its_versions_base_date(forecaster: Forecaster) -> None:
