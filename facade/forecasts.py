@@ -176,11 +176,10 @@ class Forecaster:
         self.forecasts: ResultCache[Forecast] = ResultCache(forecasts)
         self._frames: _Frames | None = None
         self._base_dates: dict[str, date | None] = {}
-        self._last_resolved: dict[str, registry.ResolvedVersion] = {}
-        self._seen: set[str] = set()
-        """Aliases this process has resolved or been answered for (see :meth:`first_sight`)."""
+        self._last_resolved: dict[str, str] = {}
+        """The version each alias was last resolved to (here, or by the predictor: :meth:`first_sight`)."""
         self._last_aliases: dict[str, str] | None = None
-        self.alias_cache: AliasCache[registry.ResolvedVersion] = AliasCache(alias_cache_seconds)
+        self.alias_cache: AliasCache[str] = AliasCache(alias_cache_seconds)
 
     # --- data -----------------------------------------------------------------------------
     async def frames(self) -> _Frames:
@@ -255,7 +254,7 @@ class Forecaster:
             log.warning("MLflow unreachable: stitching with the aliases it last listed")
             return self._last_aliases
 
-    async def resolve(self, alias: str) -> registry.ResolvedVersion:
+    async def resolve(self, alias: str) -> str:
         """The version ``alias`` points at; while MLflow is down, the one it pointed at last."""
         cached = self.alias_cache.get(alias)
         record_alias_cache(cached is not None)
@@ -268,14 +267,15 @@ class Forecaster:
             known = self._last_resolved.get(alias)
             if known is None:
                 raise
-            log.warning(
-                "MLflow unreachable: serving %s at version %s, as last resolved", alias, known.version
-            )
+            log.warning("MLflow unreachable: serving %s at version %s, as last resolved", alias, known)
             return known
-        self._last_resolved[alias] = resolved
-        self._seen.add(alias)
-        self.alias_cache.put(alias, resolved, asked_at)
-        return resolved
+        self._remember(alias, resolved.version, asked_at)
+        return resolved.version
+
+    def _remember(self, alias: str, version: str, asked_at: float) -> None:
+        """``alias`` was resolved to ``version`` by an answer asked for at ``asked_at``."""
+        self._last_resolved[alias] = version
+        self.alias_cache.put(alias, version, asked_at)
 
     async def base_date(self, version: str) -> date | None:
         """The training base date recorded on a version (immutable, so cached)."""
@@ -365,7 +365,7 @@ class Forecaster:
 
     async def prepare(
         self, raw_alias: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
-    ) -> tuple[str, registry.ResolvedVersion, pd.Timestamp, pd.Timestamp, _Frames]:
+    ) -> tuple[str, str, pd.Timestamp, pd.Timestamp, _Frames]:
         """Validate a forecast request and pin its version: (alias, version, start, end, frames)."""
         alias = normalize_alias(raw_alias)
         frames = await self.frames()
@@ -373,13 +373,13 @@ class Forecaster:
             start = _day_start(backtest_date(alias))
         if start is not None:  # fail on dates before asking MLflow anything
             check_range(frames.bars.index, start, end)
-        resolved = await self.resolve(alias)
+        version = await self.resolve(alias)
         if start is None:
-            base = await self.base_date(resolved.version)
+            base = await self.base_date(version)
             start = _day_start(base) or _day_start(self.champion_start)
             assert start is not None
         last = check_range(frames.bars.index, start, end)
-        return alias, resolved, start, last, frames
+        return alias, version, start, last, frames
 
     async def first_sight(
         self, raw_alias: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
@@ -389,14 +389,16 @@ class Forecaster:
         date) or the predictor could not answer for it (the regular path then says why, as MLflow
         and the predictor say it, and a timed-out predictor is not asked twice).
 
-        Nothing can be cached for an alias never resolved, so the regular path would ask MLflow for
-        its version, then the predictor for that version, and the predictor (not having it loaded)
-        would ask MLflow for the version's files: two MLflow round trips before the first forward.
+        Nothing is cached under an alias never resolved (unless another alias shares its version,
+        which only a resolution would tell), so the regular path would ask MLflow for its version,
+        then the predictor for that version, and the predictor (not having it loaded) would ask
+        MLflow where the version's files are: two MLflow round trips before the first forward.
         Asked for the alias, the predictor resolves it freshly (as fresh as a resolution here) and
-        the answer names the version, under which the result is cached as usual.
+        the answer names the version, which is remembered like a resolution made here (the alias
+        cache, and the version served while MLflow is down) and under which the result is cached.
         """
         alias = normalize_alias(raw_alias)
-        if alias in self._seen:
+        if alias in self._last_resolved:
             return None
         start = start if start is not None else _day_start(backtest_date(alias))
         if start is None:
@@ -404,6 +406,7 @@ class Forecaster:
         frames = await self.frames()
         last = check_range(frames.bars.index, start, end)
         windows, _ = windows_for_range(frames.features, start, last, WINDOW, matrix=frames.matrix)
+        asked_at = self.alias_cache.now()
         try:
             predicted, version = await self.predictor.infer_alias(windows, alias)
         except PredictorNotFound:
@@ -413,7 +416,7 @@ class Forecaster:
                 raise
             return None
         record_alias_cache(False)
-        self._seen.add(alias)
+        self._remember(alias, version, asked_at)
         key = (frames.key, self.model_name, alias, version, start, last)
         forecast = self.forecasts.get(key)
         if forecast is None:
@@ -429,12 +432,12 @@ class Forecaster:
         first = await self.first_sight(raw_alias, start, end)
         if first is not None:
             return first
-        alias, resolved, start, last, frames = await self.prepare(raw_alias, start, end)
-        key = (frames.key, self.model_name, alias, resolved.version, start, last)
+        alias, version, start, last, frames = await self.prepare(raw_alias, start, end)
+        key = (frames.key, self.model_name, alias, version, start, last)
         forecast = self.forecasts.get(key)
         record_result_cache(forecast is not None, cache="forecast")
         if forecast is None:
-            part = await self._part(frames, alias, resolved.version, start, last)
+            part = await self._part(frames, alias, version, start, last)
             forecast = await self._forecast(frames, [part])
             self.forecasts.put(key, forecast)
         return forecast

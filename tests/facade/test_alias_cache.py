@@ -66,13 +66,13 @@ async def test_a_moved_alias_is_served_from_the_cache_until_the_webhook_invalida
 ) -> None:
     model = register_models()
     f = forecaster(model, seconds=3600)
-    first = (await f.resolve("staging")).version
+    first = await f.resolve("staging")
     moved = model.version_of("backtest_20250403")
     registry.set_alias(registry.connect(model.tracking_uri), model.name, "staging", moved)
 
-    assert (await f.resolve("staging")).version == first  # within the bound: no MLflow round trip
+    assert await f.resolve("staging") == first  # within the bound: no MLflow round trip
     assert f.alias_moved(model.name, "staging")
-    assert (await f.resolve("staging")).version == moved
+    assert await f.resolve("staging") == moved
 
 
 async def test_an_event_for_another_registered_model_invalidates_nothing(
@@ -80,13 +80,13 @@ async def test_an_event_for_another_registered_model_invalidates_nothing(
 ) -> None:
     model = register_models()
     f = forecaster(model, seconds=3600)
-    first = (await f.resolve("staging")).version
+    first = await f.resolve("staging")
     registry.set_alias(
         registry.connect(model.tracking_uri), model.name, "staging", model.version_of("backtest_20250403")
     )
 
     assert not f.alias_moved("some-other-model", "staging")
-    assert (await f.resolve("staging")).version == first
+    assert await f.resolve("staging") == first
 
 
 async def test_while_mlflow_is_down_the_last_resolution_is_still_served_after_the_bound(
@@ -95,8 +95,8 @@ async def test_while_mlflow_is_down_the_last_resolution_is_still_served_after_th
     clock = Clock()
     f = forecaster(registered, seconds=5)
     f.alias_cache.clock = clock
-    known = (await f.resolve("production")).version
+    known = await f.resolve("production")
     f.mlflow = registry.connect("http://127.0.0.1:9")  # MLflow gone
     clock.now += 60
 
-    assert (await f.resolve("production")).version == known
+    assert await f.resolve("production") == known

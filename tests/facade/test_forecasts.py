@@ -173,6 +173,15 @@ async def test_an_alias_answered_once_is_resolved_here_afterwards(
     assert [v for v, _ in predictor.asked] == ["1", "1"]
 
 
+async def test_an_alias_first_answered_by_the_predictor_keeps_its_version_while_mlflow_is_down(
+    forecaster: Forecaster, mlflow: FakeRegistry
+) -> None:
+    await forecaster.predict("20250327")
+    mlflow.down = True
+    later = await forecaster.predict("20250327", ts("2025-04-01 00:00"))
+    assert later.parts[0].version == "1"
+
+
 async def test_an_alias_the_predictor_cannot_find_is_not_found_as_mlflow_says(
     forecaster: Forecaster, predictor: FakePredictor
 ) -> None:
@@ -231,7 +240,7 @@ async def test_an_alias_resolved_before_mlflow_went_down_keeps_its_version(
 ) -> None:
     await forecaster.resolve("production")
     mlflow.down = True
-    assert (await forecaster.resolve("production")).version == "2"
+    assert await forecaster.resolve("production") == "2"
 
 
 async def test_an_alias_never_resolved_while_mlflow_is_down_is_unavailable(
