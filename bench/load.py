@@ -89,15 +89,19 @@ def percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples), q)) * 1000
 
 
-def tree_rss(pid: int) -> int:
-    """RSS of a process and all its descendants (MLflow forks workers)."""
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (MLflow forks workers); none once it has gone."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return []
+
+
+def tree_rss(pid: int) -> int:
+    """RSS of a process and all its descendants."""
     total = 0
-    for p in procs:
+    for p in process_tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             total += p.memory_info().rss
     return total
@@ -109,13 +113,8 @@ def vm_hwm(pid: int) -> int:
     Summed high-water marks of several processes bound the tree's peak from above (they need not
     coincide); MLflow is the only tree here with more than one process.
     """
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
     total = 0
-    for p in procs:
+    for p in process_tree(pid):
         with contextlib.suppress(OSError, psutil.NoSuchProcess, StopIteration):
             status = Path(f"/proc/{p.pid}/status").read_text()
             kib = next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]
