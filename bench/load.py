@@ -29,10 +29,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -87,15 +89,19 @@ def percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples), q)) * 1000
 
 
-def tree_rss(pid: int) -> int:
-    """RSS of a process and all its descendants (MLflow forks workers)."""
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (MLflow forks workers); none once it has gone."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return []
+
+
+def tree_rss(pid: int) -> int:
+    """RSS of a process and all its descendants."""
     total = 0
-    for p in procs:
+    for p in process_tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             total += p.memory_info().rss
     return total
@@ -107,13 +113,8 @@ def vm_hwm(pid: int) -> int:
     Summed high-water marks of several processes bound the tree's peak from above (they need not
     coincide); MLflow is the only tree here with more than one process.
     """
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
     total = 0
-    for p in procs:
+    for p in process_tree(pid):
         with contextlib.suppress(OSError, psutil.NoSuchProcess, StopIteration):
             status = Path(f"/proc/{p.pid}/status").read_text()
             kib = next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]
@@ -137,67 +138,60 @@ async def sample_memory(pids: dict[str, int], peaks: dict[str, int], stop: async
             await asyncio.wait_for(stop.wait(), SAMPLE_EVERY)
 
 
-async def attempt(
-    tally: Tally, who: str, request: Awaitable[httpx.Response]
-) -> tuple[httpx.Response, float] | None:
-    """Send one request; count a failure or a 5xx in ``tally``; a 200 comes back with its latency."""
-    t0 = time.perf_counter()
-    try:
-        response = await request
-    except httpx.HTTPError as e:
-        tally.fail(f"{who}: {type(e).__name__}: {e}")
-        return None
-    elapsed = time.perf_counter() - t0
-    if response.status_code >= 500:
-        tally.status_5xx += 1
-    if response.status_code != 200:
-        tally.fail(f"{who} {response.status_code}: {response.text[:200]}")
-        return None
-    return response, elapsed
-
-
-async def facade_client(
-    http: httpx.AsyncClient, deadline: float, expected: dict[str, np.ndarray], hours: list[str], tally: Tally
+async def client(
+    who: str,
+    send: Callable[[], Awaitable[httpx.Response]],
+    version_of: Callable[[dict[str, Any]], str | None],
+    deadline: float,
+    tally: Tally,
 ) -> None:
-    body = {"alias": ALIAS, "start": RANGE[0], "end": RANGE[1]}
+    """Send until ``deadline``, one request at a time, and count each answer in ``tally``.
+
+    A transport error or a non-200 answer is a failure (a 5xx is counted as well); a 200 is checked by
+    ``version_of``: the version it wholly comes from, or None (mixed).
+    """
     while time.monotonic() < deadline:
-        answered = await attempt(tally, "facade", http.post("/predict", json=body))
-        if answered is None:
+        t0 = time.perf_counter()
+        try:
+            response = await send()
+        except httpx.HTTPError as e:
+            tally.fail(f"{who}: {type(e).__name__}: {e}")
             continue
-        response, elapsed = answered
-        doc = response.json()
-        version = doc["model_version"]
-        items = doc["predictions"]
-        got = np.array([p["prediction"] for p in items])
-        if (
-            version not in expected
-            or {p["model_version"] for p in items} != {version}
-            or [p["datetime"] for p in items] != hours
-            or not np.allclose(got, expected[version], rtol=0, atol=0.011)
-        ):
+        elapsed = time.perf_counter() - t0
+        if response.status_code >= 500:
+            tally.status_5xx += 1
+        if response.status_code != 200:
+            tally.fail(f"{who} {response.status_code}: {response.text[:200]}")
+            continue
+        version = version_of(response.json())
+        if version is None:
             tally.mixed += 1
-            continue
-        tally.ok(elapsed, version)
+        else:
+            tally.ok(elapsed, version)
 
 
-async def predictor_client(
-    http: httpx.AsyncClient, deadline: float, content: bytes, expected: dict[str, np.ndarray], tally: Tally
-) -> None:
-    headers = {"Content-Type": "application/json"}
-    while time.monotonic() < deadline:
-        answered = await attempt(
-            tally, "predictor", http.post(f"/v2/models/{MODEL}/infer", content=content, headers=headers)
-        )
-        if answered is None:
-            continue
-        response, elapsed = answered
-        doc = response.json()
-        version = str(doc.get("model_version"))
-        got = np.asarray(doc["outputs"][0]["data"], dtype=np.float32)
-        if version not in expected or not np.allclose(got, expected[version], rtol=1e-5, atol=1e-3):
-            tally.mixed += 1
-            continue
-        tally.ok(elapsed, version)
+def predict_version(expected: dict[str, np.ndarray], hours: list[str], doc: dict[str, Any]) -> str | None:
+    """The version a /predict answer names, if every prediction is that version's; else None."""
+    version = doc["model_version"]
+    items = doc["predictions"]
+    got = np.array([p["prediction"] for p in items])
+    if (
+        version not in expected
+        or {p["model_version"] for p in items} != {version}
+        or [p["datetime"] for p in items] != hours
+        or not np.allclose(got, expected[version], rtol=0, atol=0.011)
+    ):
+        return None
+    return version
+
+
+def infer_version(expected: dict[str, np.ndarray], doc: dict[str, Any]) -> str | None:
+    """The version a v2 infer answer names, if its outputs are that version's; else None."""
+    version = str(doc.get("model_version"))
+    got = np.asarray(doc["outputs"][0]["data"], dtype=np.float32)
+    if version not in expected or not np.allclose(got, expected[version], rtol=1e-5, atol=1e-3):
+        return None
+    return version
 
 
 async def reloader(
@@ -330,6 +324,8 @@ async def run(
             ]
         }
     ).encode()
+    json_content = {"Content-Type": "application/json"}
+    predict_body = {"alias": ALIAS, "start": RANGE[0], "end": RANGE[1]}
     n_facade = args.clients // 2
     n_predictor = args.clients - n_facade
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
@@ -352,15 +348,15 @@ async def run(
         sampler = asyncio.create_task(sample_memory(pids, peaks, stop))
         started = time.monotonic()
         deadline = started + args.seconds
+        predict = partial(fa.post, "/predict", json=predict_body)
+        infer = partial(pr.post, f"/v2/models/{MODEL}/infer", content=content, headers=json_content)
+        predicted, inferred = partial(predict_version, predict_ref, hours), partial(infer_version, infer_ref)
         flips, *_ = await asyncio.gather(
             reloader(
                 fa, pr, procs["mlflow"].url, versions, deadline, args.reload_every, reload_log, reload_times
             ),
-            *(facade_client(fa, deadline, predict_ref, hours, facade_tally) for _ in range(n_facade)),
-            *(
-                predictor_client(pr, deadline, content, infer_ref, predictor_tally)
-                for _ in range(n_predictor)
-            ),
+            *(client("facade", predict, predicted, deadline, facade_tally) for _ in range(n_facade)),
+            *(client("predictor", infer, inferred, deadline, predictor_tally) for _ in range(n_predictor)),
         )
         elapsed = time.monotonic() - started
         stop.set()

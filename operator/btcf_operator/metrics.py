@@ -33,32 +33,30 @@ WEBHOOK_OUTCOMES = ("accepted", "ignored", "bad_signature", "invalid")
 """accepted: a signed alias event that made the operator reconcile; ignored: signed but about nothing
 this operator follows; bad_signature: refused, nothing changes; invalid: not a webhook payload."""
 
-RECONCILES = Counter(
-    f"{PREFIX}_reconciles", "Reconciliation steps of ModelAliases, by outcome", ["outcome"], registry=REGISTRY
+
+def _counter(name: str, documentation: str, labels: list[str], known: tuple[str, ...] = ()) -> Counter:
+    """A counter in ``REGISTRY``; ``known`` values of its one label are exported (at 0) from the start."""
+    counter = Counter(f"{PREFIX}_{name}", documentation, labels, registry=REGISTRY)
+    for value in known:
+        counter.labels(value)
+    return counter
+
+
+RECONCILES = _counter(
+    "reconciles", "Reconciliation steps of ModelAliases, by outcome", ["outcome"], RECONCILE_OUTCOMES
 )
-ROLLOUTS_STARTED = Counter(
-    f"{PREFIX}_rollouts_started", "Version changes started, by strategy", ["strategy"], registry=REGISTRY
+ROLLOUTS_STARTED = _counter("rollouts_started", "Version changes started, by strategy", ["strategy"])
+ROLLOUTS_COMPLETED = _counter(
+    "rollouts_completed", "Version changes finished (Ready), by strategy", ["strategy"]
 )
-ROLLOUTS_COMPLETED = Counter(
-    f"{PREFIX}_rollouts_completed",
-    "Version changes finished (Ready), by strategy",
-    ["strategy"],
-    registry=REGISTRY,
-)
-ROLLBACKS = Counter(
-    f"{PREFIX}_rollbacks",
+ROLLBACKS = _counter(
+    "rollbacks",
     "Version changes given up and sent back to the previous version, by strategy and reason",
     ["strategy", "reason"],
-    registry=REGISTRY,
 )
-GATE_DECISIONS = Counter(
-    f"{PREFIX}_gate_decisions", "Quality-gate decisions, by result", ["result"], registry=REGISTRY
-)
-WEBHOOK_DELIVERIES = Counter(
-    f"{PREFIX}_webhook_deliveries",
-    "MLflow webhook deliveries received, by outcome",
-    ["outcome"],
-    registry=REGISTRY,
+GATE_DECISIONS = _counter("gate_decisions", "Quality-gate decisions, by result", ["result"], GATE_RESULTS)
+WEBHOOK_DELIVERIES = _counter(
+    "webhook_deliveries", "MLflow webhook deliveries received, by outcome", ["outcome"], WEBHOOK_OUTCOMES
 )
 PHASE = Gauge(
     f"{PREFIX}_modelalias_phase",
@@ -66,12 +64,6 @@ PHASE = Gauge(
     ["namespace", "name", "phase"],
     registry=REGISTRY,
 )
-for _outcome in RECONCILE_OUTCOMES:
-    RECONCILES.labels(outcome=_outcome)
-for _result in GATE_RESULTS:
-    GATE_DECISIONS.labels(result=_result)
-for _outcome in WEBHOOK_OUTCOMES:
-    WEBHOOK_DELIVERIES.labels(outcome=_outcome)
 
 _ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (InvalidTarget, "invalid_target"),

@@ -3,9 +3,11 @@ MLflow outages; and how parts stitch (the overall report sees every quantile onl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import numpy as np
@@ -134,16 +136,29 @@ def predictor() -> FakePredictor:
 
 
 @pytest.fixture
-def forecaster(tmp_path: Path, mlflow: FakeRegistry, predictor: FakePredictor) -> Forecaster:
-    store = LocalParquetStore(tmp_path / "bars.parquet")
-    store.write(generate_bars("2025-03-01", "2025-04-10 23:00"))
-    return Forecaster(
-        store=store,
-        mlflow=mlflow,
-        predictor=predictor,
-        model_name="btc-lstm",
-        champion_start=date(2025, 3, 27),
-    )
+def make_forecaster(
+    tmp_path: Path, mlflow: FakeRegistry, predictor: FakePredictor
+) -> Callable[..., Forecaster]:
+    """Factory: a Forecaster on bars from 2025-03-01 to 2025-04-10; keywords (cache sizes) go to it."""
+
+    def make(**options: Any) -> Forecaster:
+        store = LocalParquetStore(tmp_path / "bars.parquet")
+        store.write(generate_bars("2025-03-01", "2025-04-10 23:00"))
+        return Forecaster(
+            store=store,
+            mlflow=mlflow,
+            predictor=predictor,
+            model_name="btc-lstm",
+            champion_start=date(2025, 3, 27),
+            **options,
+        )
+
+    return make
+
+
+@pytest.fixture
+def forecaster(make_forecaster: Callable[..., Forecaster]) -> Forecaster:
+    return make_forecaster()
 
 
 async def test_a_backtest_alias_predicts_from_its_date_to_the_end_of_the_data(
@@ -316,18 +331,9 @@ async def test_the_champion_is_cached_like_a_forecast(
 
 
 async def test_a_forecast_rebuilt_from_cached_predictions_equals_the_first(
-    tmp_path: Path, mlflow: FakeRegistry, predictor: FakePredictor
+    make_forecaster: Callable[..., Forecaster], predictor: FakePredictor
 ) -> None:
-    store = LocalParquetStore(tmp_path / "bars.parquet")
-    store.write(generate_bars("2025-03-01", "2025-04-10 23:00"))
-    forecaster = Forecaster(
-        store=store,
-        mlflow=mlflow,
-        predictor=predictor,
-        model_name="btc-lstm",
-        champion_start=date(2025, 3, 27),
-        forecast_cache_size=0,
-    )
+    forecaster = make_forecaster(forecast_cache_size=0)
     first = await forecaster.predict("20250327")
     second = await forecaster.predict("20250327")
     assert second is not first and len(predictor.asked) == 1
@@ -336,18 +342,9 @@ async def test_a_forecast_rebuilt_from_cached_predictions_equals_the_first(
 
 
 async def test_without_a_result_cache_every_request_asks_the_predictor(
-    tmp_path: Path, mlflow: FakeRegistry, predictor: FakePredictor
+    make_forecaster: Callable[..., Forecaster], predictor: FakePredictor
 ) -> None:
-    store = LocalParquetStore(tmp_path / "bars.parquet")
-    store.write(generate_bars("2025-03-01", "2025-04-10 23:00"))
-    forecaster = Forecaster(
-        store=store,
-        mlflow=mlflow,
-        predictor=predictor,
-        model_name="btc-lstm",
-        champion_start=date(2025, 3, 27),
-        cache_size=0,
-    )
+    forecaster = make_forecaster(cache_size=0)
     await forecaster.predict("20250327")
     await forecaster.predict("20250327")
     assert len(predictor.asked) == 2

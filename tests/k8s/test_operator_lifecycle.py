@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -52,10 +52,17 @@ def failing(version: str, how: Behaviour) -> Callable[[dict[str, Any]], Behaviou
 
 
 async def create_modelalias(
-    admin: KubeApi, namespace: str, name: str, model: str, alias: str, **kwargs: Any
+    admin: KubeApi,
+    namespace: str,
+    name: str,
+    model: str,
+    alias: str,
+    *,
+    poll_seconds: int = POLL,
+    **spec: Any,
 ) -> dict[str, Any]:
     return await o.create(
-        admin, namespace, "modelaliases", o.model_alias(name, model, alias, poll_seconds=POLL, **kwargs)
+        admin, namespace, "modelaliases", o.model_alias(name, model, alias, poll_seconds=poll_seconds, **spec)
     )
 
 
@@ -103,13 +110,33 @@ async def ready_alias(
     alias: str,
     *,
     deployment: dict[str, Any] | None = None,
+    operator_env: Mapping[str, str] | None = None,
     **spec: Any,
 ) -> tuple[ManagedProcess, dict[str, Any]]:
-    """The usual start: a predictor Deployment, the operator, ModelAlias ``ma`` on ``alias``, Ready."""
+    """The usual start: a predictor Deployment, the operator, ModelAlias ``ma`` on ``alias``, Ready.
+
+    ``operator_env`` is added to the operator's environment; ``spec`` (``poll_seconds``, ``deadline``, ...)
+    goes to the ModelAlias.
+    """
     await o.create(admin, namespace, "deployments", deployment or o.deployment("predictor"))
-    operator = start_operator(model.tracking_uri)
+    operator = start_operator(model.tracking_uri, **(operator_env or {}))
     await create_modelalias(admin, namespace, "ma", model.name, alias, **spec)
     return operator, await wait_phase(admin, namespace, "ma", "Ready")
+
+
+async def move_alias(
+    admin: KubeApi, namespace: str, model: RegisteredModel, alias: str, version: str
+) -> dict[str, Any]:
+    """Move ``alias`` to ``version`` in MLflow; the status of ModelAlias ``ma`` once it has resolved it."""
+    registry.set_alias(registry.connect(model.tracking_uri), model.name, alias, version)
+    return await o.wait_status(
+        admin,
+        namespace,
+        "ma",
+        lambda s: s.get("resolvedVersion") == version,
+        timeout=WAIT,
+        what=f"{alias} moved",
+    )
 
 
 async def pods_of(admin: KubeApi, namespace: str, version: str) -> None:
@@ -171,10 +198,7 @@ async def test_an_alias_moved_in_mlflow_is_rolled_out_within_poll_seconds(
     first = ready["resolvedVersion"]
 
     moved = model.version_of("backtest_20250403")
-    registry.set_alias(registry.connect(model.tracking_uri), model.name, "staging", moved)
-    status = await o.wait_status(
-        admin, ns, "ma", lambda s: s.get("resolvedVersion") == moved, timeout=WAIT, what="the moved alias"
-    )
+    status = await move_alias(admin, ns, model, "staging", moved)
 
     assert (status["phase"], status["previousVersion"]) == ("Ready", first)
     assert template_version(await settled(admin, ns)) == moved

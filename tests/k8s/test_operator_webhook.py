@@ -22,7 +22,15 @@ from btcforecast.devservers.process import ManagedProcess, free_port
 from btcforecast.mlflow_webhooks import server_env
 from tests.fixtures.registry import RegisteredModel
 from tests.k8s.nodesim import NodeSimulator
-from tests.k8s.test_operator_lifecycle import WAIT, settled, template_version, wait_phase
+from tests.k8s.test_operator_lifecycle import (
+    WAIT,
+    create_modelalias,
+    move_alias,
+    ready_alias,
+    settled,
+    template_version,
+    wait_phase,
+)
 from tests.operator import objects as o
 
 pytest_plugins = ["tests.fixtures.kube", "tests.operator.cluster_fixtures"]
@@ -35,17 +43,15 @@ CACHE_TTL = float(server_env("unused")["MLFLOW_WEBHOOK_CACHE_TTL"])
 """How long the dev MLflow server keeps each event's webhook list (a new webhook misses moves meanwhile)."""
 
 
-def start_with_webhook(start_operator: Callable[..., ManagedProcess], tracking_uri: str) -> str:
-    """Start the operator with its receiver on a free loopback port; the webhook's name in MLflow."""
-    port, name = free_port(), f"op-{uuid.uuid4().hex[:8]}"
-    start_operator(
-        tracking_uri,
-        MLFLOW_WEBHOOK_URL=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
-        MLFLOW_WEBHOOK_SECRET=SECRET,
-        WEBHOOK_PORT=str(port),
-        WEBHOOK_NAME=name,
-    )
-    return name
+def webhook_env() -> dict[str, str]:
+    """Operator settings: its receiver on a free loopback port, under a webhook name of its own."""
+    port = free_port()
+    return {
+        "MLFLOW_WEBHOOK_URL": f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+        "MLFLOW_WEBHOOK_SECRET": SECRET,
+        "WEBHOOK_PORT": str(port),
+        "WEBHOOK_NAME": f"op-{uuid.uuid4().hex[:8]}",
+    }
 
 
 async def webhook_in_use(tracking_uri: str, name: str) -> None:
@@ -60,17 +66,6 @@ async def webhook_in_use(tracking_uri: str, name: str) -> None:
     await asyncio.sleep(CACHE_TTL + 1)  # a precondition, not a measurement: the cached lists expire
 
 
-async def hourly_alias(
-    admin: KubeApi, namespace: str, name: str, model: str, alias: str, target: str
-) -> None:
-    await o.create(
-        admin,
-        namespace,
-        "modelaliases",
-        o.model_alias(name, model, alias, target=target, poll_seconds=HOURLY),
-    )
-
-
 async def test_an_alias_moved_in_mlflow_is_rolled_out_through_the_webhook_before_any_poll(
     admin: KubeApi,
     kube_namespace: str,
@@ -78,18 +73,15 @@ async def test_an_alias_moved_in_mlflow_is_rolled_out_through_the_webhook_before
     start_operator: Callable[..., ManagedProcess],
     register_models: Callable[..., RegisteredModel],
 ) -> None:
-    ns, model = kube_namespace, register_models()
-    await o.create(admin, ns, "deployments", o.deployment("predictor"))
-    hook = start_with_webhook(start_operator, model.tracking_uri)
-    await hourly_alias(admin, ns, "ma", model.name, "staging", "predictor")
-    first = (await wait_phase(admin, ns, "ma", "Ready"))["resolvedVersion"]
-    await webhook_in_use(model.tracking_uri, hook)
+    ns, model, env = kube_namespace, register_models(), webhook_env()
+    _, ready = await ready_alias(
+        admin, ns, start_operator, model, "staging", operator_env=env, poll_seconds=HOURLY
+    )
+    first = ready["resolvedVersion"]
+    await webhook_in_use(model.tracking_uri, env["WEBHOOK_NAME"])
 
     moved = model.version_of("backtest_20250403")
-    registry.set_alias(registry.connect(model.tracking_uri), model.name, "staging", moved)
-    status = await o.wait_status(
-        admin, ns, "ma", lambda s: s.get("resolvedVersion") == moved, timeout=WAIT, what="the moved alias"
-    )
+    status = await move_alias(admin, ns, model, "staging", moved)
 
     assert moved != first
     assert (status["phase"], status["previousVersion"]) == ("Ready", first)
@@ -103,14 +95,16 @@ async def test_one_delivery_rolls_every_modelalias_that_follows_the_moved_alias(
     start_operator: Callable[..., ManagedProcess],
     register_models: Callable[..., RegisteredModel],
 ) -> None:
-    ns, model = kube_namespace, register_models()
+    ns, model, env = kube_namespace, register_models(), webhook_env()
     for name in ("predictor-a", "predictor-b"):
         await o.create(admin, ns, "deployments", o.deployment(name, replicas=1))
-    hook = start_with_webhook(start_operator, model.tracking_uri)
-    await hourly_alias(admin, ns, "a", model.name, "production", "predictor-a")
-    await hourly_alias(admin, ns, "b", model.name, "production", "predictor-b")
+    start_operator(model.tracking_uri, **env)
+    for name in ("a", "b"):
+        await create_modelalias(
+            admin, ns, name, model.name, "production", target=f"predictor-{name}", poll_seconds=HOURLY
+        )
     await asyncio.gather(wait_phase(admin, ns, "a", "Ready"), wait_phase(admin, ns, "b", "Ready"))
-    await webhook_in_use(model.tracking_uri, hook)
+    await webhook_in_use(model.tracking_uri, env["WEBHOOK_NAME"])
 
     moved = model.version_of("backtest_20250327")
     registry.set_alias(registry.connect(model.tracking_uri), model.name, "production", moved)

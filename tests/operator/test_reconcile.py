@@ -137,6 +137,35 @@ async def deployment(h: Harness) -> dict[str, Any]:
     return await o.get(h.kube, h.namespace, "deployments", "predictor")
 
 
+async def generation(h: Harness) -> int:
+    """The Deployment's generation: it moves only when a step patches the template."""
+    return (await deployment(h))["metadata"]["generation"]
+
+
+async def serving(h: Harness, version: str, **alias: Any) -> None:
+    """``production`` at ``version`` in MLflow, rolled out on the Deployment and Ready."""
+    h.registry.aliases["production"] = version
+    await given(h, o.deployment("predictor"), **alias)
+    await h.step()
+    await o.roll_deployment(h.kube, h.namespace, "predictor")
+    await h.step(force=False)
+
+
+def rolled_out(status: dict[str, Any]) -> tuple[str, str]:
+    """The phase and the reason of the ``RolledOut`` condition."""
+    return status["phase"], o.condition(status, "RolledOut")["reason"]
+
+
+async def retry_delays(h: Harness, error: type[RetryLater | InvalidTarget]) -> list[float]:
+    """Two steps that each end in ``error``: the delays they ask for."""
+    delays = []
+    for _ in range(2):
+        with pytest.raises(error) as failed:
+            await h.step()
+        delays.append(failed.value.delay)
+    return delays
+
+
 # --- Rollout --------------------------------------------------------------------------------------
 
 
@@ -203,7 +232,7 @@ async def test_a_deployment_past_its_progress_deadline_is_rolled_back_at_once(ha
     await h.step(force=False)
 
     status = await h.status()
-    assert (status["phase"], o.condition(status, "RolledOut")["reason"]) == ("Failed", "RolloutFailed")
+    assert rolled_out(status) == ("Failed", "RolloutFailed")
     assert o.pinned_version(await deployment(h)) is None
 
 
@@ -214,28 +243,23 @@ async def test_a_failed_version_is_not_retried_for_the_same_spec(harness: Harnes
     await h.step()
     h.clock.now += timedelta(seconds=61)
     await h.step(force=False)
-    generation = (await deployment(h))["metadata"]["generation"]
+    generation_before = await generation(h)
 
     await h.step()
 
     assert (await h.status())["phase"] == "Failed"
-    assert (await deployment(h))["metadata"]["generation"] == generation  # not patched again
+    assert await generation(h) == generation_before  # not patched again
 
 
 async def test_an_alias_already_served_is_ready_without_touching_the_target(harness: Harness) -> None:
     h = harness
-    h.registry.aliases["production"] = "3"
-    await given(h, o.deployment("predictor"))
-    await h.step()
-    await o.roll_deployment(h.kube, h.namespace, "predictor")
-    await h.step(force=False)
-    before = await h.status()
-    generation = (await deployment(h))["metadata"]["generation"]
+    await serving(h, "3")
+    before, generation_before = await h.status(), await generation(h)
 
     await h.step()
 
     assert await h.status() == before
-    assert (await deployment(h))["metadata"]["generation"] == generation
+    assert await generation(h) == generation_before
 
 
 # --- the alias and the target missing, the target invalid -----------------------------------------
@@ -245,24 +269,17 @@ async def test_a_missing_alias_fails_posts_once_and_backs_off(harness: Harness) 
     h = harness
     await given(h, o.deployment("predictor"))
 
-    with pytest.raises(RetryLater) as first:
-        await h.step()
-    with pytest.raises(RetryLater) as second:
-        await h.step()
+    delays = await retry_delays(h, RetryLater)
 
     status = await h.status()
     assert (status["phase"], o.condition(status, "Resolved")["reason"]) == ("Failed", "AliasNotFound")
-    assert (first.value.delay, second.value.delay) == (1, 2)
+    assert delays == [1, 2]
     assert h.reasons() == ["AliasNotFound"]
 
 
 async def test_an_unreachable_registry_keeps_the_phase_and_retries(harness: Harness) -> None:
     h = harness
-    h.registry.aliases["production"] = "3"
-    await given(h, o.deployment("predictor"))
-    await h.step()
-    await o.roll_deployment(h.kube, h.namespace, "predictor")
-    await h.step(force=False)
+    await serving(h, "3")
     h.registry.down = True
 
     with pytest.raises(RetryLater):
@@ -283,7 +300,7 @@ async def test_a_missing_target_fails_target_not_found_and_retries(harness: Harn
         await h.step()
 
     status = await h.status()
-    assert (status["phase"], o.condition(status, "RolledOut")["reason"]) == ("Failed", "TargetNotFound")
+    assert rolled_out(status) == ("Failed", "TargetNotFound")
 
 
 async def test_an_inference_service_without_containers_is_an_invalid_target_until_fixed(
@@ -293,15 +310,12 @@ async def test_an_inference_service_without_containers_is_an_invalid_target_unti
     h.registry.aliases["production"] = "3"
     await given(h, o.inference_service("btc", custom_predictor=False))
 
-    with pytest.raises(InvalidTarget) as first:
-        await h.step()
-    with pytest.raises(InvalidTarget) as second:
-        await h.step()
+    delays = await retry_delays(h, InvalidTarget)
 
     status = await h.status()
-    assert (status["phase"], o.condition(status, "RolledOut")["reason"]) == ("Failed", "InvalidTarget")
+    assert rolled_out(status) == ("Failed", "InvalidTarget")
     assert "spec.predictor.model" in status["message"] and "targetVersion" not in status
-    assert (first.value.delay, second.value.delay) == (1, 2)
+    assert delays == [1, 2]
     assert h.reasons() == ["InvalidTarget"]
     assert (await o.get(h.kube, h.namespace, "inferenceservices", "btc"))["metadata"]["generation"] == 1
 
@@ -332,11 +346,7 @@ async def test_a_deleted_resource_is_a_step_with_nothing_done(harness: Harness) 
 
 async def test_a_step_not_yet_due_does_not_ask_the_registry(harness: Harness) -> None:
     h = harness
-    h.registry.aliases["production"] = "3"
-    await given(h, o.deployment("predictor"))
-    await h.step()
-    await o.roll_deployment(h.kube, h.namespace, "predictor")
-    await h.step(force=False)  # finishes the rollout: no registry call
+    await serving(h, "3")  # the last step finishes the rollout: no registry call
     calls = h.registry.calls
 
     await h.step(force=False)  # within pollSeconds of the last look
@@ -362,7 +372,7 @@ async def test_a_hot_reload_moves_every_ready_pod_and_leaves_the_template_alone(
     await h.step()
 
     status = await h.status()
-    assert (status["phase"], o.condition(status, "RolledOut")["reason"]) == ("Ready", "HotReloadComplete")
+    assert rolled_out(status) == ("Ready", "HotReloadComplete")
     assert h.outside.served == dict.fromkeys(addresses, "3")
     assert o.pinned_version(await deployment(h)) is None
     assert h.reasons() == ["HotReloading", "HotReloadComplete"]
@@ -380,7 +390,7 @@ async def test_a_hot_reload_one_pod_refuses_sends_the_others_back(harness: Harne
     await h.step()
 
     status = await h.status()
-    assert (status["phase"], o.condition(status, "RolledOut")["reason"]) == ("Failed", "HotReloadFailed")
+    assert rolled_out(status) == ("Failed", "HotReloadFailed")
     assert (status["resolvedVersion"], status["failedVersion"]) == ("3", "4")
     assert h.outside.served[good] == "3"  # reloaded to 4, then back
 
@@ -394,7 +404,7 @@ async def test_a_hot_reload_without_ready_pods_fails_no_ready_pods_and_retries(h
         await h.step()
 
     status = await h.status()
-    assert (status["phase"], o.condition(status, "RolledOut")["reason"]) == ("Failed", "NoReadyPods")
+    assert rolled_out(status) == ("Failed", "NoReadyPods")
 
 
 async def test_a_hot_reload_found_past_its_deadline_goes_back_to_the_previous_version(
@@ -420,7 +430,7 @@ async def test_a_hot_reload_found_past_its_deadline_goes_back_to_the_previous_ve
     await h.step(force=False)
 
     status = await h.status()
-    assert (status["phase"], o.condition(status, "RolledOut")["reason"]) == ("Failed", "DeadlineExceeded")
+    assert rolled_out(status) == ("Failed", "DeadlineExceeded")
     assert (status["resolvedVersion"], h.outside.served[address]) == ("3", "3")
 
 
@@ -439,11 +449,7 @@ def evaluation(candidate_pinball: float) -> dict[str, Any]:
 
 
 async def served_3_then_alias_moves_to_4(h: Harness) -> None:
-    h.registry.aliases["production"] = "3"
-    await given(h, o.deployment("predictor"), gate={})
-    await h.step()  # nothing served yet: no gate
-    await o.roll_deployment(h.kube, h.namespace, "predictor")
-    await h.step(force=False)
+    await serving(h, "3", gate={})  # nothing served before 3: no gate
     h.registry.aliases["production"] = "4"
 
 
