@@ -11,8 +11,9 @@ bridged dockerd rewrite iptables, create bridges and set sysctls:
 - kubelet with its built-in dockershim (``--container-runtime=docker``, no CNI: docker0 is the pod
   network), a client certificate of ``system:node:<name>`` signed by the control plane's CA;
 - kube-proxy in iptables mode with ``masqueradeAll`` (no conntrack or other host-wide tuning);
-- cluster DNS: dnsmasq on the node address answering ``<svc>.<ns>.svc.cluster.local`` from a hosts
-  file that a watcher of Services keeps current (Debian has no CoreDNS);
+- cluster DNS: dnsmasq on the node address answering ``<svc>.<ns>.svc.cluster.local`` (for a headless
+  Service, its ready pods) from a hosts file that a watcher of Services keeps current (Debian has no
+  CoreDNS);
 - a tiny provisioner: every pending claim without a storage class gets a hostPath PersistentVolume
   (pre-bound to it), deleted with its folder once the claim is gone.
 
@@ -154,13 +155,25 @@ class ClusterWatcher:
                 del self.errors[:-20]
 
     def _sync_dns(self) -> None:
+        """A Service's name -> its cluster IP; a headless Service's (clusterIP None, e.g. a StatefulSet's)
+        -> the IPs of its ready pods, and each pod's own name <hostname>.<service> as CoreDNS answers."""
         lines = []
+        ready = {
+            (ep.metadata.namespace, ep.metadata.name): [
+                address for subset in ep.subsets or [] for address in subset.addresses or []
+            ]
+            for ep in self._api.list_endpoints_for_all_namespaces().items
+        }
         for svc in self._api.list_service_for_all_namespaces().items:
-            ip = svc.spec.cluster_ip
-            if not ip or ip == "None":
+            ip, name, ns = svc.spec.cluster_ip, svc.metadata.name, svc.metadata.namespace
+            if ip and ip != "None":
+                lines.append(f"{ip} {name}.{ns}.svc.{CLUSTER_DOMAIN} {name}.{ns}.svc")
                 continue
-            name, ns = svc.metadata.name, svc.metadata.namespace
-            lines.append(f"{ip} {name}.{ns}.svc.{CLUSTER_DOMAIN} {name}.{ns}.svc")
+            for address in ready.get((ns, name), []):
+                names = [f"{name}.{ns}.svc.{CLUSTER_DOMAIN}", f"{name}.{ns}.svc"]
+                if address.hostname:
+                    names += [f"{address.hostname}.{n}" for n in names]
+                lines.append(f"{address.ip} {' '.join(names)}")
         text = "\n".join(sorted(lines)) + "\n"
         if text != self._hosts:
             tmp = self.hosts_file.with_suffix(".tmp")

@@ -6,6 +6,15 @@ volumes, all inside a sandbox of its own) runs the chart as a user installs it, 
 from the app image (no MinIO image can be had here). The seed Job trains from the real hourly CSV
 ($BTC_DATA_CSV), which the node serves over HTTP to the seed's init container.
 
+The release is the "room to grow" profile, not the defaults: the bundled PostgreSQL (a StatefulSet from
+our postgres image) shared by MLflow, the facade and the receiver, and two facade and two receiver
+replicas (plain replicas: the 1.20 node has no metrics server for an autoscaler). Only a kubelet runs
+that StatefulSet, its claim, its probes and two replicas of each stateful component sharing one
+database, so every test below (seed, /predict, callbacks, port-forward, rollout, uninstall) runs through
+PostgreSQL here, and two tests look into the database itself. The default profile (sqlite on each
+component's claim, one replica) stays covered where it was: the containers' tests run the chart's
+containers with it, the `kube` chart tests install the defaults on the real API server.
+
 The tests share one release and run in file order: they read it, then move its ModelAlias, then
 uninstall it. Every wait is a bounded poll; nothing asserts on timing. Figures (start and install
 times, memory) are printed in the terminal summary.
@@ -45,8 +54,9 @@ NAMESPACE = "btcf"
 RELEASE = "btcf"
 CHART_VALUES = yaml.safe_load((helm.CHART / "values.yaml").read_text())
 TAG = CHART_VALUES["predictor"]["image"]["tag"]  # one tag for all our images
-IMAGES = ("predictor", "facade", "callback", "operator", "mlflow")
-COMPONENTS = ("mlflow", "predictor", "facade", "callback", "operator")
+IMAGES = ("predictor", "facade", "callback", "operator", "mlflow", "postgres")
+# the "room to grow" profile (module docstring): component -> replicas
+REPLICAS = {"postgresql": 1, "mlflow": 1, "predictor": 1, "facade": 2, "callback": 2, "operator": 1}
 APP_IMAGE = f"btc-forecast/callback:{TAG}"  # python and the project's venv (`weed` included)
 # The engine's data root: the one `make images` builds into, where the node builds them first; a
 # developer may point it at another that already holds the images.
@@ -73,6 +83,10 @@ def component(name: str) -> str:
 
 
 FACADE = f"http://{component('facade')}:8000"
+POSTGRES_POD = f"{component('postgresql')}-0"  # the StatefulSet's one pod
+# kept by `helm uninstall` (global.keepVolumesOnUninstall), with the claim whose cluster it opens
+DATABASE_SECRET = f"{RELEASE}-btc-forecast-database"
+DATABASE_CLAIM = f"data-{POSTGRES_POD}"  # a StatefulSet's claim outlives it
 RECEIVER = f"http://{component('callback')}:9001"
 WEED_IN_CONTAINER = "/opt/btcf-test/weed"  # the host's static `weed`, a read-only hostPath (test only)
 
@@ -351,6 +365,9 @@ def release(node: Node, request: pytest.FixtureRequest) -> Iterator[Release]:
         },
         "seed": {"data": {"online": False, "csvUrl": csv_url}},
         "ingress": {"enabled": False},
+        "postgresql": {"bundled": {"enabled": True}},
+        "facade": {"replicas": REPLICAS["facade"]},
+        "callback": {"replicas": REPLICAS["callback"]},
     }
     released = Release(node, datetime.now(UTC))
     began = time.monotonic()
@@ -372,11 +389,24 @@ def release(node: Node, request: pytest.FixtureRequest) -> Iterator[Release]:
 
 # -- the tests, in the order a user meets them ------------------------------------------------------
 def test_every_pod_of_the_chart_runs_ready_from_the_locally_built_images(release: Release) -> None:
+    def every_replica_ready() -> Any:
+        found = workloads(release)
+        ready = all(w["status"].get("readyReplicas") == w["spec"]["replicas"] for w in found.values())
+        return found if ready else None
+
+    # the operator may be rolling the predictor to the version the seed registered: a bounded wait
+    found = wait_for("every replica of the chart Ready", every_replica_ready, ROLLOUT_TIMEOUT, interval=3)
+    assert {name: w["spec"]["replicas"] for name, w in found.items()} == REPLICAS
     pods = release.get("pods")["items"]
-    assert set(COMPONENTS) <= {p["metadata"]["labels"].get("app.kubernetes.io/component") for p in pods}
     images = {c["image"] for p in pods for c in p["spec"]["containers"]}
     assert {f"btc-forecast/{i}:{TAG}" for i in IMAGES} <= images
     assert all(p["spec"]["nodeName"] == release.node.node_name for p in pods)
+
+
+def workloads(release: Release) -> dict[str, Any]:
+    """component -> the chart's Deployment or StatefulSet running it."""
+    items = release.get("deploy,sts", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
+    return {w["metadata"]["labels"]["app.kubernetes.io/component"]: w for w in items}
 
 
 def test_seed_job_trained_the_backtests_from_the_real_csv_served_by_the_node(release: Release) -> None:
@@ -427,6 +457,78 @@ def test_callback_reaches_the_receiver_through_its_service(release: Release) -> 
 
     result = wait_for("the receiver stored the callback", stored, 300, interval=3)
     assert len(result["payload"]["result"]["predictions"]) == PREDICTIONS_FROM_20250327
+
+
+def test_a_callback_accepted_by_one_facade_replica_is_delivered_and_visible_through_every_replica(
+    release: Release,
+) -> None:
+    facades, receivers = pod_ips(release, "facade"), pod_ips(release, "callback")
+    assert len(facades) == REPLICAS["facade"] and len(receivers) == REPLICAS["callback"]
+    status, job = release.in_cluster(
+        "POST", f"http://{facades[0]}:8000/predict?alias=20250327&callback_url={RECEIVER}/result"
+    )
+    assert status == 202, job
+    other = f"http://{facades[1]}:8000/jobs/{job['job_id']}"
+    code, seen = release.in_cluster("GET", other)
+    assert code == 200, seen  # committed before the 202: the other replica knows it at once
+
+    def settled() -> Any:
+        code, seen = release.in_cluster("GET", other)
+        return seen if code == 200 and seen["status"] != "pending" else None
+
+    seen = wait_for("the job settled, as the other facade replica sees it", settled, 300, interval=3)
+    assert seen["status"] == "delivered", seen
+    for receiver in receivers:
+        code, result = release.in_cluster("GET", f"http://{receiver}:9001/results/{job['job_id']}")
+        assert code == 200, (receiver, result)
+        assert len(result["payload"]["result"]["predictions"]) == PREDICTIONS_FROM_20250327
+
+
+def test_callback_jobs_and_results_are_rows_of_the_bundled_postgresql(release: Release) -> None:
+    status, job = release.in_cluster(
+        "POST", f"{FACADE}/predict?alias=20250327&callback_url={RECEIVER}/result"
+    )
+    assert status == 202, job
+
+    def delivered() -> Any:
+        code, seen = release.in_cluster("GET", f"{FACADE}/jobs/{job['job_id']}")
+        return seen if code == 200 and seen["status"] == "delivered" else None
+
+    wait_for("the job delivered", delivered, 300, interval=3)
+    job_id = job["job_id"]
+    assert psql(release, "btcf", f"SELECT status FROM facade_jobs WHERE job_id = '{job_id}'") == [
+        ["delivered"]
+    ]
+    assert psql(release, "btcf", f"SELECT count(*) FROM callback_results WHERE job_id = '{job_id}'") == [
+        ["1"]
+    ]
+
+
+def test_mlflow_keeps_its_registry_in_the_mlflow_database_of_the_bundled_postgresql(release: Release) -> None:
+    model = CHART_VALUES["model"]["name"]
+    assert [model] in psql(release, "mlflow", "SELECT name FROM registered_models")
+    aliases = psql(release, "mlflow", f"SELECT alias FROM registered_model_aliases WHERE name = '{model}'")
+    assert {"production", "staging", "backtest_20250327"} <= {row[0] for row in aliases}
+
+
+def pod_ips(release: Release, name: str) -> list[str]:
+    """Pod IPs of a component's running pods (requests to one replica, past its Service)."""
+    pods = release.get("pods", "-l", f"app.kubernetes.io/component={name}")["items"]
+    return sorted(
+        p["status"]["podIP"]
+        for p in pods
+        if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+    )
+
+
+def psql(release: Release, database: str, query: str) -> list[list[str]]:
+    """``query`` run by psql inside the PostgreSQL pod (the image's postgres user, over its Unix socket);
+    rows of unaligned columns."""
+    out = release.kubectl(
+        "exec", POSTGRES_POD, "-c", "postgresql", "--",
+        "psql", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-d", database, "-c", query,
+    )  # fmt: skip
+    return [line.split("\t") for line in out.splitlines() if line]
 
 
 def test_health_predict_champion_and_callback_work_through_kubectl_port_forward(release: Release) -> None:
@@ -531,14 +633,23 @@ def test_the_host_network_and_sysctls_are_untouched_while_the_node_runs(
 def test_helm_uninstall_leaves_no_stuck_resource(release: Release) -> None:
     began = time.monotonic()
     helm.uninstall(release.node.kubeconfig, RELEASE, NAMESPACE, wait="watcher")
-    kinds = "deploy,rs,pods,svc,jobs,cm,secrets,sa,roles,rolebindings,pdb,networkpolicies,modelaliases"
+    kinds = "deploy,sts,rs,pods,svc,jobs,cm,secrets,sa,roles,rolebindings,pdb,networkpolicies,modelaliases"
+    kept = {f"secret/{DATABASE_SECRET}"}  # helm.sh/resource-policy: keep, with the claim it unlocks
 
-    def only_claims_left() -> bool:
-        return not release.kubectl(
-            "get", kinds, "-l", f"app.kubernetes.io/instance={RELEASE}", "-o", "name"
-        ).strip()
+    def only_claims_and_their_secret_left() -> bool:
+        left = release.kubectl("get", kinds, "-l", f"app.kubernetes.io/instance={RELEASE}", "-o", "name")
+        return set(left.split()) == kept
 
-    wait_for("nothing of the release left but its claims", only_claims_left, 300, interval=2)
+    wait_for(
+        "nothing of the release left but its claims and the database Secret kept with them",
+        only_claims_and_their_secret_left,
+        300,
+        interval=2,
+    )
     release.figures["helm_uninstall_s"] = time.monotonic() - began
+    claims = release.kubectl("get", "pvc", "-o", "name").split()
+    assert claims == [
+        f"persistentvolumeclaim/{DATABASE_CLAIM}"
+    ]  # the sqlite claims are not made with a database
     release.node.kubectl("delete", "namespace", NAMESPACE, "--timeout=300s")  # finalizers would hold it
     assert f"namespace/{NAMESPACE}" not in release.node.kubectl("get", "namespaces", "-o", "name").split()
