@@ -8,7 +8,9 @@ PostgreSQL database, so they can run side by side. The URL may carry a password,
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     import psycopg
 
 T = TypeVar("T")
+log = logging.getLogger("btcforecast.database")
+STARTUP_WAIT = 60.0
+"""Seconds a store waits at start for the database to accept connections (see ``Postgres``)."""
 
 
 class DatabaseSettings(BaseSettings):
@@ -28,6 +33,13 @@ class DatabaseSettings(BaseSettings):
         None,
         description="PostgreSQL URL (postgresql://user:password@host:5432/db) of the state shared by "
         "replicas; unset = an embedded sqlite file under STATE_DIR (one replica only)",
+    )
+
+    database_startup_wait: float = Field(
+        STARTUP_WAIT,
+        ge=0,
+        description="seconds a component waits at start for the database to accept connections "
+        "(it is not ready meanwhile; in a cluster the database may start after it)",
     )
 
     @property
@@ -48,11 +60,35 @@ class Postgres:
     function inside one transaction (a claim that must lock rows and update them atomically).
     """
 
-    def __init__(self, url: str, schema: Sequence[str], connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: Sequence[str],
+        connect_timeout: float = 10.0,
+        startup_wait: float = STARTUP_WAIT,
+    ) -> None:
+        """Connects and creates ``schema``, retrying for up to ``startup_wait`` seconds while the
+        server refuses or is not up yet (a release starts its database beside its components, so
+        they must not exit because it came up second); then the connection error is raised."""
+        import psycopg
+
         self._url = libpq_url(url)
         self._timeout = connect_timeout
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
+        deadline, delay = time.monotonic() + startup_wait, 0.25
+        while True:
+            try:
+                self._create(schema)
+                return
+            except psycopg.OperationalError as e:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("the database does not accept connections yet, retrying in %.2g s: %s", delay, e)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _create(self, schema: Sequence[str]) -> None:
         with self._lock:
             conn = self._connection()
             with conn.transaction():

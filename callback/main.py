@@ -85,7 +85,9 @@ def create_app(settings: CallbackSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = open_result_store(settings.database, settings.db_path)
+        app.state.store = open_result_store(
+            settings.database, settings.db_path, startup_wait=settings.database_startup_wait
+        )
         try:
             yield
         finally:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from btcforecast.database import Postgres
+from btcforecast.database import STARTUP_WAIT, Postgres
 from btcforecast.durable import open_durable
 
 _SCHEMA = """
@@ -84,8 +84,8 @@ class PostgresResultStore(ResultStore):
 
     table = "callback_results"
 
-    def __init__(self, url: str) -> None:
-        self._db = Postgres(url, [self._sql(_SCHEMA)])
+    def __init__(self, url: str, startup_wait: float = STARTUP_WAIT) -> None:
+        self._db = Postgres(url, [self._sql(_SCHEMA)], startup_wait=startup_wait)
 
     def _sql(self, sql: str) -> str:
         return re.sub(r"\bresults\b", self.table, sql).replace("?", "%s")
@@ -100,9 +100,13 @@ class PostgresResultStore(ResultStore):
         self._db.close()
 
 
-def open_result_store(database_url: str | None, sqlite_path: Path) -> ResultStore:
-    """PostgreSQL when a database URL is configured, else the sqlite file."""
-    return PostgresResultStore(database_url) if database_url else ResultStore(sqlite_path)
+def open_result_store(
+    database_url: str | None, sqlite_path: Path, startup_wait: float = STARTUP_WAIT
+) -> ResultStore:
+    """PostgreSQL when a database URL is configured (waited for up to ``startup_wait`` s), else sqlite."""
+    if database_url:
+        return PostgresResultStore(database_url, startup_wait=startup_wait)
+    return ResultStore(sqlite_path)
 
 
 def _row(row: tuple[Any, ...]) -> StoredResult:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from btcforecast.database import Postgres
+from btcforecast.database import STARTUP_WAIT, Postgres
 from btcforecast.durable import open_durable
 
 JobStatus = Literal["pending", "delivered", "failed"]
@@ -298,11 +298,16 @@ class PostgresJobStore(_SqlJobStore):
     _now = "extract(epoch from clock_timestamp())::double precision"
 
     def __init__(
-        self, url: str, owner: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS
+        self,
+        url: str,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        startup_wait: float = STARTUP_WAIT,
     ) -> None:
         self.owner, self.lease_seconds = owner or replica_id(), lease_seconds
         columns = [f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {c} {k}" for c, k in _CLAIM_COLUMNS.items()]
-        self._db = Postgres(url, [self._sql(s) for s in (_TABLE, *columns, _INDEX)])
+        schema = [self._sql(s) for s in (_TABLE, *columns, _INDEX)]
+        self._db = Postgres(url, schema, startup_wait=startup_wait)
 
     def _sql(self, sql: str) -> str:
         """Our table's name and psycopg's placeholders."""
@@ -332,11 +337,14 @@ class PostgresJobStore(_SqlJobStore):
 
 
 def open_job_store(
-    database_url: str | None, sqlite_path: Path, lease_seconds: float = DEFAULT_LEASE_SECONDS
+    database_url: str | None,
+    sqlite_path: Path,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    startup_wait: float = STARTUP_WAIT,
 ) -> JobStore:
-    """PostgreSQL when a database URL is configured, else the sqlite file."""
+    """PostgreSQL when a database URL is configured (waited for up to ``startup_wait`` s), else sqlite."""
     if database_url:
-        return PostgresJobStore(database_url, lease_seconds=lease_seconds)
+        return PostgresJobStore(database_url, lease_seconds=lease_seconds, startup_wait=startup_wait)
     return SqliteJobStore(sqlite_path, lease_seconds=lease_seconds)
 
 

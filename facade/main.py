@@ -101,7 +101,12 @@ def create_app(
             cache_size=settings.result_cache_size,
             alias_cache_seconds=settings.alias_cache_seconds,
         )
-        job_store = open_job_store(settings.database, settings.jobs_db_path, settings.jobs_lease_seconds)
+        job_store = open_job_store(
+            settings.database,
+            settings.jobs_db_path,
+            settings.jobs_lease_seconds,
+            startup_wait=settings.database_startup_wait,
+        )
         worker = DeliveryWorker(
             job_store,
             functools.partial(compute_job, forecaster),

@@ -57,6 +57,11 @@ class PostgresServer:
         argv = [pg_bin("pg_ctl"), "-D", str(self.directory / "data"), *args]
         subprocess.run(argv, check=True, capture_output=True, user=self.run_as, timeout=120)
 
+    def start(self) -> None:
+        """Start the server on its port and wait until it accepts connections."""
+        options = f"-p {self.port} -h {LOOPBACK} -k {self.directory} -c fsync=off -c max_connections=200"
+        self._ctl("start", "-w", "-t", "120", "-l", str(self.directory / "postgres.log"), "-o", options)
+
     def stop(self) -> None:
         self._ctl("stop", "-m", "fast", "-w")
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -64,6 +69,13 @@ class PostgresServer:
 
 def start_postgres(parent: Path | None = None) -> PostgresServer:
     """initdb into a new directory, start the server on a free loopback port, wait until it accepts."""
+    server = init_postgres(parent)
+    server.start()
+    return server
+
+
+def init_postgres(parent: Path | None = None) -> PostgresServer:
+    """initdb into a new directory for a server on a free loopback port, not started yet."""
     run_as = SUPERUSER if os.geteuid() == 0 else None
     directory = Path(tempfile.mkdtemp(prefix="btcf-pg-", dir=parent))
     password = secrets.token_hex(12)
@@ -90,7 +102,4 @@ def start_postgres(parent: Path | None = None) -> PostgresServer:
         user=run_as,
         timeout=300,
     )
-    server = PostgresServer(directory, free_port(), password, run_as)
-    options = f"-p {server.port} -h {LOOPBACK} -k {directory} -c fsync=off -c max_connections=200"
-    server._ctl("start", "-w", "-t", "120", "-l", str(directory / "postgres.log"), "-o", options)
-    return server
+    return PostgresServer(directory, free_port(), password, run_as)
