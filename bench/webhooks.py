@@ -12,11 +12,13 @@ as in life.
 Each move's timeline is read from the operator's own log (kopf ``--verbose``, millisecond
 timestamps; the same clock): alias call returned -> MLflow's delivery reached the receiver ->
 signature verified and followers woken -> the follower's step resumed -> the step asks MLflow
-(resource read, lock held) -> MLflow answered -> Deployment patched (status written first) -> the
-watch saw it. The script prints the median of each stage beside the p50, and the load average.
+(resource read, lock held) -> MLflow answered -> status written -> Deployment patched -> the watch
+saw it. The script prints the median of each stage beside the p50, and the load average.
 
-    PYTHONPATH=.:operator .venv/bin/python bench/webhooks.py [--moves 5] [--poll-seconds 60]
-    (reuses the test helpers in tests/ and the development MLflow server)
+    PYTHONPATH=.:operator .venv/bin/python bench/webhooks.py [--moves 5] [--seed 13]
+        [--poll-seconds 60] [--paths webhook,poll] [--each] [--keep]
+    (reuses the test helpers in tests/ and the development MLflow server; ``--each`` prints every
+    move's timeline, ``--keep`` keeps the operators' and MLflow's logs, kept anyway on a failure)
 """
 
 from __future__ import annotations
@@ -155,8 +157,11 @@ async def time_moves(
     registry.set_alias(mlflow, MODEL, ALIAS, versions[0])
     kube = KubeApi(api_client(str(kubeconfig)), timeout=10.0)
     moves: list[Move] = []
+    # The Deployment first: the emulator's namespaces exist through their objects and its namespace
+    # watch sends no events, so an operator that lists namespaces before this one has an object
+    # never serves it (kopf lists them once at start).
+    await o.create(kube, namespace, "deployments", o.deployment("predictor"))
     with operator_process(kubeconfig, namespace, tracking_uri, log, env):
-        await o.create(kube, namespace, "deployments", o.deployment("predictor"))
         controller = asyncio.create_task(o.deployment_controller(kube, namespace))  # needs the Deployment
         try:
             await o.create(
