@@ -47,7 +47,8 @@ async def follow(ctx: Context, namespace: str, name: str, state: ObjectState) ->
             logger.warning("%s: Kubernetes API: %s", where, e)
         except Exception:  # keep following the alias whatever one step ran into
             logger.exception("%s: reconciliation step failed", where)
-        await state.nap(ctx.settings.progress_interval)  # or less: a webhook wakes it
+        if await state.nap(ctx.settings.progress_interval):  # or less: a webhook wakes it
+            logger.debug("%s: woken by an MLflow webhook", where)
 
 
 class Followers:

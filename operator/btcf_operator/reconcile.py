@@ -11,6 +11,7 @@ back once the deadline has passed.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -42,6 +43,8 @@ from btcf_operator.step import (
 from btcf_operator.strategies import strategy_for
 from btcf_operator.targets import TargetError, served_version
 from btcforecast.kube import NotFound
+
+logger = logging.getLogger(__name__)
 
 
 async def reconcile(ctx: Context, namespace: str, name: str, state: ObjectState, *, force: bool) -> bool:
@@ -95,7 +98,22 @@ async def follow_alias(ctx: Context, step: Step, state: ObjectState) -> None:
             step.status, step.generation, ctx.clock(), model=spec.registered_model, alias=spec.alias
         )
         await write_status(ctx, step, new)
+    logger.debug(
+        "%s/%s: asking MLflow where %s/%s points",
+        step.namespace,
+        step.name,
+        spec.registered_model,
+        spec.alias,
+    )
     version = await _resolve(ctx, step, state)
+    logger.debug(
+        "%s/%s: MLflow: %s/%s is version %s",
+        step.namespace,
+        step.name,
+        spec.registered_model,
+        spec.alias,
+        version,
+    )
     state.next_poll = time.monotonic() + spec.poll_seconds
     action = plan(step.status, step.generation, version)
     if action is Action.MARK_READY:
@@ -169,6 +187,7 @@ async def start_change(ctx: Context, step: Step, version: str) -> None:
         gate=gate_record,
     )
     await write_status(ctx, step, new)
+    logger.debug("%s/%s: change to version %s recorded in status", step.namespace, step.name, version)
     metrics.record_rollout_started(str(spec.strategy))
     ctx.post_event(
         step.body, "Normal", strategy.started, f"{spec.alias}: version {previous or 'none'} -> {version}"

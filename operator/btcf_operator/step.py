@@ -78,8 +78,8 @@ class ObjectState:
         """The alias moved (an MLflow webhook said so): the follower's next step, now, asks MLflow."""
         self.woken.set()
 
-    async def nap(self, seconds: float) -> None:
-        """Sleep ``seconds``, or less if :meth:`wake` is called (before or during the nap).
+    async def nap(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or less if :meth:`wake` is called (before or during the nap); True if woken.
 
         A wake-up makes the alias due whatever a step running meanwhile set: that step may have
         asked MLflow a moment before the alias moved.
@@ -87,9 +87,10 @@ class ObjectState:
         try:
             await asyncio.wait_for(self.woken.wait(), seconds)
         except TimeoutError:
-            return
+            return False
         self.woken.clear()
         self.next_poll = 0.0
+        return True
 
     def failed_attempt(self, settings: OperatorSettings) -> float:
         """Count a failed attempt; the delay until the next one (exponential backoff)."""

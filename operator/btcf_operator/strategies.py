@@ -8,6 +8,7 @@ strategy from the spec (:func:`strategy_for`) and never branches on it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
@@ -28,6 +29,8 @@ from btcf_operator.timing import deadline_passed
 from btcforecast.kube import Conflict
 
 PATCH_ATTEMPTS = 5
+
+logger = logging.getLogger(__name__)
 
 
 class VersionStrategy(Protocol):
@@ -150,6 +153,7 @@ async def set_target_version(ctx: Context, step: Step, target: dict[str, Any], v
                 spec.target_name,
                 version_patch(target, spec.target_kind, version),
             )
+            logger.info("%s/%s: %s pinned to version %s", step.namespace, step.name, step.where, version)
             return
         except Conflict:
             if attempt == PATCH_ATTEMPTS - 1:

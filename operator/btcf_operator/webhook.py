@@ -25,6 +25,7 @@ from btcf_operator import metrics
 from btcf_operator.step import ObjectState
 from btcforecast.errors import InputError
 from btcforecast.mlflow_webhooks import (
+    DELIVERY_ID_HEADER,
     AliasEvent,
     SignatureError,
     parse_alias_event,
@@ -85,7 +86,14 @@ def deliver(secret: str, headers: Mapping[str, str], body: bytes, index: AliasIn
     if event is None:
         return []
     keys = index.wake(event)
-    logger.info("alias %s/%s %s: woke %s", event.model, event.alias, event.action, keys or "nothing")
+    logger.info(
+        "alias %s/%s %s (version %s): woke %s",
+        event.model,
+        event.alias,
+        event.action,
+        event.version or "-",
+        keys or "nothing",
+    )
     return keys
 
 
@@ -98,6 +106,7 @@ def webhook_app(secret: str, index: AliasIndex) -> web.Application:
     """``POST /mlflow-webhook``: 200 ``{"woken": ["ns/name", ...]}``, 401 for a bad signature."""
 
     async def receive(request: web.Request) -> web.Response:
+        logger.debug("MLflow webhook delivery %s received", request.headers.get(DELIVERY_ID_HEADER, "-"))
         body = await request.read()
         try:
             keys = deliver(secret, request.headers, body, index)

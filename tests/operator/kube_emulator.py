@@ -146,6 +146,13 @@ def _selector_matches(selector: str | None, labels: Mapping[str, str]) -> bool:
     return True
 
 
+HISTORY = 64
+"""Requests kept in kmock's history. kmock matches each request against its reactions by scanning
+every request it has kept, so a full history makes each answer slower than the last: after the few
+thousand polls of a long run (bench/webhooks.py) one GET took 0.2-0.5 s instead of about 15 ms.
+Nothing here reads the history; the newest requests stay for the matches still under way."""
+
+
 class KubeEmulator(KubernetesScaffold):
     """kmock's Kubernetes scaffold (discovery, errors) with a faithful-enough object store."""
 
@@ -170,6 +177,9 @@ class KubeEmulator(KubernetesScaffold):
         self.fallback[action.DELETE] << self._delete
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        del self._requests[:-HISTORY]
+        for reaction in self._payloads:
+            del reaction._requests[:-HISTORY]
         # kmock's path parser takes the "namespaces" of /api/v1/namespaces for a namespace prefix
         # and fails; kopf lists and watches namespaces, so answer those two here.
         if raw_request.path.rstrip("/") == "/api/v1/namespaces" and raw_request.method == "GET":
