@@ -4,7 +4,7 @@ An alias is resolved to a version in MLflow here (an answer at most ``alias_cach
 and the predictor is asked for that version explicitly (never "whatever is live"), so results can
 be cached per (version, range): a moved alias resolves to another version and so to another cache entry,
 and a stale answer is never served. The one exception is the first request for an alias this
-process has never resolved: nothing can be cached for it yet, so the predictor is asked for the
+process has never resolved: nothing is cached under it yet, so the predictor is asked for the
 alias, resolves it itself (freshly, in MLflow) and names the version that answered, which saves one
 MLflow round trip on the slowest request there is (see :meth:`Forecaster.first_sight`).
 Market data, feature frames and windows are built here; the predictor only runs the network.
@@ -319,15 +319,17 @@ class Forecaster:
     ) -> Part:
         """``answered``: the version's predictions over the range, already asked for."""
         key = (self.model_name, version, start, end)
-        predicted = answered if answered is not None else self.cache.get(key)
-        if answered is None:
+        if answered is not None:
+            self.cache.put(key, answered)
+            predicted: QuantilePredictions | None = answered
+        else:
+            predicted = self.cache.get(key)
             record_result_cache(predicted is not None)
         if predicted is None:
             windows, hours = windows_for_range(frames.features, start, end, WINDOW, matrix=frames.matrix)
             predicted = await self.predictor.infer(windows, version=version)
             self.cache.put(key, predicted)
         else:
-            self.cache.put(key, predicted)
             hours = _hours(frames.features.index, start, end)
         report = await self._report(frames, key, hours, predicted)
         return Part(
