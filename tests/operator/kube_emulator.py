@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import copy
 import datetime
+import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -146,6 +147,13 @@ def _selector_matches(selector: str | None, labels: Mapping[str, str]) -> bool:
     return True
 
 
+def _namespace(name: str, resource_version: int | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if resource_version is not None:
+        meta["resourceVersion"] = str(resource_version)
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
 HISTORY = 64
 """Requests kept in kmock's history. kmock matches each request against its reactions by scanning
 every request it has kept, so a full history makes each answer slower than the last: after the few
@@ -186,21 +194,39 @@ class KubeEmulator(KubernetesScaffold):
             return await self._namespaces(raw_request)
         return await super().__call__(raw_request)
 
+    def _namespace_names(self) -> set[str]:
+        """Namespaces exist here through their objects (and ``default``)."""
+        return {"default"} | {ns for objects in self._store.values() for ns, _ in objects if ns}
+
     async def _namespaces(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-        names = {"default"} | {ns for objects in self._store.values() for ns, _ in objects if ns}
-        items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in sorted(names)]
+        """List namespaces, or watch them: an ADDED event for each one that appears meanwhile (the
+        first object created in it), so an operator started before its namespace had objects (kopf
+        lists namespaces once, then follows this watch) serves it as soon as it exists."""
+        names = self._namespace_names()
         if raw_request.query.get("watch") != "true":
             return aiohttp.web.json_response(
                 {
                     "apiVersion": "v1",
                     "kind": "NamespaceList",
                     "metadata": {"resourceVersion": str(self._rv)},
-                    "items": items,
+                    "items": [_namespace(n) for n in sorted(names)],
                 }
             )
         response = aiohttp.web.StreamResponse()
         await response.prepare(raw_request)
-        await asyncio.sleep(float(raw_request.query.get("timeoutSeconds") or 60))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + float(raw_request.query.get("timeoutSeconds") or 60)
+        while (left := deadline - loop.time()) > 0:
+            async with self.changed:
+                try:
+                    await asyncio.wait_for(self.changed.wait(), left)
+                except TimeoutError:
+                    break
+            appeared = self._namespace_names() - names
+            for name in sorted(appeared):
+                event = {"type": "ADDED", "object": _namespace(name, self._rv)}
+                await response.write(json.dumps(event).encode() + b"\n")
+            names |= appeared
         return response
 
     # --- helpers ---------------------------------------------------------------------------------
