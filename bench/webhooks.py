@@ -157,9 +157,8 @@ async def time_moves(
     registry.set_alias(mlflow, MODEL, ALIAS, versions[0])
     kube = KubeApi(api_client(str(kubeconfig)), timeout=10.0)
     moves: list[Move] = []
-    # The Deployment first: the emulator's namespaces exist through their objects and its namespace
-    # watch sends no events, so an operator that lists namespaces before this one has an object
-    # never serves it (kopf lists them once at start).
+    # The Deployment first: the emulator's namespaces exist through their objects, so the operator
+    # serves this one from its first namespace listing instead of from the watch that follows it.
     await o.create(kube, namespace, "deployments", o.deployment("predictor"))
     with operator_process(kubeconfig, namespace, tracking_uri, log, env):
         controller = asyncio.create_task(o.deployment_controller(kube, namespace))  # needs the Deployment
