@@ -18,6 +18,9 @@ from facade.jobs import DeliveryWorker, Job, JobStore
 pytest_plugins = ["tests.fixtures.postgres"]
 
 URL = "http://127.0.0.1:9/result"
+RAN_OUT = -1.0
+"""A lease that ends a second before it is given: already run out when another replica claims, with no
+wait for the clock to tick (sqlite's clock counts milliseconds; a claim can come within the same one)."""
 Recorder = Callable[[int, str | None], Awaitable[None]]
 StoreFactory = Callable[..., JobStore]
 
@@ -102,7 +105,7 @@ def test_a_replica_resuming_takes_its_own_jobs_back(replicas: StoreFactory) -> N
 
 
 def test_a_job_whose_lease_ran_out_is_claimed_by_another_replica(replicas: StoreFactory) -> None:
-    a, b = replicas("replica-a", lease_seconds=0.0), replicas("replica-b")
+    a, b = replicas("replica-a", lease_seconds=RAN_OUT), replicas("replica-b")
     job = a.create("predict", {}, URL)
     claimed = b.claim(10)
     assert [(j.job_id, j.claimed_by, j.interrupted) for j in claimed] == [(job.job_id, "replica-b", 0)]
@@ -110,7 +113,7 @@ def test_a_job_whose_lease_ran_out_is_claimed_by_another_replica(replicas: Store
 
 
 def test_a_delivery_cut_short_by_a_dead_replica_is_counted_when_reclaimed(replicas: StoreFactory) -> None:
-    a, b = replicas("replica-a", lease_seconds=0.0), replicas("replica-b")
+    a, b = replicas("replica-a", lease_seconds=RAN_OUT), replicas("replica-b")
     job = a.create("predict", {}, URL)
     a.start_delivery(job.job_id)
     assert a.get(job.job_id).delivery_started_at is not None
@@ -119,14 +122,14 @@ def test_a_delivery_cut_short_by_a_dead_replica_is_counted_when_reclaimed(replic
 
 
 def test_claims_take_the_oldest_jobs_up_to_the_limit(replicas: StoreFactory) -> None:
-    a, b = replicas("replica-a", lease_seconds=0.0), replicas("replica-b")
+    a, b = replicas("replica-a", lease_seconds=RAN_OUT), replicas("replica-b")
     jobs = [a.create("predict", {"n": n}, URL) for n in range(5)]
     assert [j.job_id for j in b.claim(3)] == [j.job_id for j in jobs[:3]]
     assert [j.job_id for j in b.claim(3)] == [j.job_id for j in jobs[3:]]
 
 
 def test_replicas_claiming_at_once_never_take_the_same_job(replicas: StoreFactory) -> None:
-    creator = replicas("creator", lease_seconds=0.0)
+    creator = replicas("creator", lease_seconds=RAN_OUT)
     jobs = {creator.create("predict", {"n": n}, URL).job_id for n in range(60)}
     stores = [replicas(f"replica-{i}") for i in range(4)]
     taken: dict[str, list[str]] = {s.owner: [] for s in stores}
@@ -280,7 +283,7 @@ async def test_a_stored_result_is_redelivered_without_computing_again(store: Job
 
 
 async def test_a_worker_takes_over_the_jobs_of_a_replica_whose_lease_ran_out(replicas: StoreFactory) -> None:
-    dead = replicas("dead", lease_seconds=0.0)
+    dead = replicas("dead", lease_seconds=RAN_OUT)
     job = dead.create("predict", {}, URL)
     dead.set_result(job.job_id, {"stored": True})
     survivor = replicas("survivor")

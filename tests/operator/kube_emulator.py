@@ -199,9 +199,10 @@ class KubeEmulator(KubernetesScaffold):
         return {"default"} | {ns for objects in self._store.values() for ns, _ in objects if ns}
 
     async def _namespaces(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-        """List namespaces, or watch them: an ADDED event for each one that appears meanwhile (the
-        first object created in it), so an operator started before its namespace had objects (kopf
-        lists namespaces once, then follows this watch) serves it as soon as it exists."""
+        """List namespaces, or watch them: an ADDED event for each one there is when the watch starts
+        (one may have appeared between kopf's list and its watch; the emulator keeps no history to
+        replay from) and for each that appears meanwhile (the first object created in it), so an
+        operator started before its namespace had objects serves it as soon as it exists."""
         names = self._namespace_names()
         if raw_request.query.get("watch") != "true":
             return aiohttp.web.json_response(
@@ -216,17 +217,20 @@ class KubeEmulator(KubernetesScaffold):
         await response.prepare(raw_request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + float(raw_request.query.get("timeoutSeconds") or 60)
-        while (left := deadline - loop.time()) > 0:
+        announced: set[str] = set()  # every namespace now too: one may have appeared since the list
+        while True:
+            appeared = self._namespace_names() - announced
+            for name in sorted(appeared):
+                event = {"type": "ADDED", "object": _namespace(name, self._rv)}
+                await response.write(json.dumps(event).encode() + b"\n")
+            announced |= appeared
+            if (left := deadline - loop.time()) <= 0:
+                break
             async with self.changed:
                 try:
                     await asyncio.wait_for(self.changed.wait(), left)
                 except TimeoutError:
                     break
-            appeared = self._namespace_names() - names
-            for name in sorted(appeared):
-                event = {"type": "ADDED", "object": _namespace(name, self._rv)}
-                await response.write(json.dumps(event).encode() + b"\n")
-            names |= appeared
         return response
 
     # --- helpers ---------------------------------------------------------------------------------
