@@ -445,11 +445,17 @@ def test_predict_champion_through_the_service(release: Release) -> None:
     assert len(body["predictions"]) == PREDICTIONS_FROM_20250327
 
 
-def test_callback_reaches_the_receiver_through_its_service(release: Release) -> None:
+def submit_callback_job(release: Release, facade: str) -> dict[str, Any]:
+    """A /predict job for 20250327 with its result sent to the receiver's Service, accepted (202)."""
     status, job = release.in_cluster(
-        "POST", f"{FACADE}/predict?alias=20250327&callback_url={RECEIVER}/result"
+        "POST", f"{facade}/predict?alias=20250327&callback_url={RECEIVER}/result"
     )
     assert status == 202, job
+    return job
+
+
+def test_callback_reaches_the_receiver_through_its_service(release: Release) -> None:
+    job = submit_callback_job(release, FACADE)
 
     def stored() -> Any:
         code, result = release.in_cluster("GET", f"{RECEIVER}/results/{job['job_id']}")
@@ -464,10 +470,7 @@ def test_a_callback_accepted_by_one_facade_replica_is_delivered_and_visible_thro
 ) -> None:
     facades, receivers = pod_ips(release, "facade"), pod_ips(release, "callback")
     assert len(facades) == REPLICAS["facade"] and len(receivers) == REPLICAS["callback"]
-    status, job = release.in_cluster(
-        "POST", f"http://{facades[0]}:8000/predict?alias=20250327&callback_url={RECEIVER}/result"
-    )
-    assert status == 202, job
+    job = submit_callback_job(release, f"http://{facades[0]}:8000")
     other = f"http://{facades[1]}:8000/jobs/{job['job_id']}"
     code, seen = release.in_cluster("GET", other)
     assert code == 200, seen  # committed before the 202: the other replica knows it at once
@@ -485,10 +488,7 @@ def test_a_callback_accepted_by_one_facade_replica_is_delivered_and_visible_thro
 
 
 def test_callback_jobs_and_results_are_rows_of_the_bundled_postgresql(release: Release) -> None:
-    status, job = release.in_cluster(
-        "POST", f"{FACADE}/predict?alias=20250327&callback_url={RECEIVER}/result"
-    )
-    assert status == 202, job
+    job = submit_callback_job(release, FACADE)
 
     def delivered() -> Any:
         code, seen = release.in_cluster("GET", f"{FACADE}/jobs/{job['job_id']}")
